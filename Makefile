@@ -1,0 +1,49 @@
+# gpt-pipe: `make demo` and `make test` set up everything they need on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PREFIX ?= $(HOME)/.local
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: all demo test bench install uninstall man lint clean
+all: test
+
+# The virtual environment, with the project (editable) and its test tools.
+$(STAMP): setup.cfg pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	@$(PY) tests/server.py --demo --run 'echo "Hello" | gpt-pipe'
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/bench.py
+
+# The command in a virtual environment of its own under PREFIX/lib, linked into
+# PREFIX/bin, and the man page into PREFIX/share/man/man1.
+install:
+	$(PYTHON) -m venv --clear $(DESTDIR)$(PREFIX)/lib/gpt-pipe
+	$(DESTDIR)$(PREFIX)/lib/gpt-pipe/bin/python -m pip install --quiet .
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	ln -sf $(PREFIX)/lib/gpt-pipe/bin/gpt-pipe $(DESTDIR)$(PREFIX)/bin/gpt-pipe
+	install -m 644 man/gpt-pipe.1 $(DESTDIR)$(PREFIX)/share/man/man1/gpt-pipe.1
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/lib/gpt-pipe
+	rm -f $(DESTDIR)$(PREFIX)/bin/gpt-pipe $(DESTDIR)$(PREFIX)/share/man/man1/gpt-pipe.1
+
+# The man page is written by hand; this checks that it renders without a warning.
+man:
+	groff -man -ww -z man/gpt-pipe.1
+
+lint: $(STAMP)
+	$(PY) -m pip install --quiet ruff
+	$(VENV)/bin/ruff check gpt_pipe tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,302 @@
+"""The command line: options to settings, input to messages, outcome to exit code.
+
+This is the one place that catches GptPipeError, prints its one line and exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import click
+
+from gpt_pipe import __version__
+from gpt_pipe.exitcodes import ExitCode, GptPipeError
+from gpt_pipe.log import Log
+
+DEFAULT_BASE_URL = "https://api.greenpt.ai/v1"
+DEFAULT_MODEL = "green-l"
+KEY_VARIABLE = "GREENPT_API_KEY"
+
+EXAMPLES = """\b
+Examples:
+  echo "Hello" | gpt-pipe
+  git diff | gpt-pipe -s "Write a commit message for this diff"
+  gpt-pipe "Summarise this log" < /var/log/syslog
+  gpt-pipe --jsonl "Tell me a joke" > chunks.jsonl
+  answer=$(gpt-pipe --full "One word for happy") || echo "failed: $?"
+  while read -r q; do gpt-pipe --no-stdin "$q"; done < questions.txt
+
+\b
+Exit status: 0 answer complete, 2 usage, 3 truncated (length), 4 content filter,
+5 tool calls, 6 other finish reason, 7 stream cut off, 65 bad input or request,
+69 service unavailable, 70 internal error, 75 try again later, 76 protocol error,
+77 not authorised, 78 configuration error, 130/143 interrupted. See gpt-pipe(1)."""
+
+
+class Interrupted(Exception):
+    def __init__(self, code: ExitCode, what: str) -> None:
+        super().__init__(what)
+        self.code = code
+
+
+@dataclass
+class Settings:
+    prompt: tuple[str, ...]
+    model: str
+    base_url: str
+    api_key_file: str | None
+    key_file_from_flag: bool
+    system: str | None
+    messages: str | None
+    no_stdin: bool
+    mode: str  # "text", "full" or "jsonl"
+    newline: bool
+    list_models: bool
+    connect_timeout: float
+    idle_timeout: float
+    debug: bool
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise click.UsageError(f"-o/--option takes KEY=VALUE, not {item!r}")
+        if key in ("messages", "stream"):
+            raise click.UsageError(f"-o/--option cannot set {key!r}: gpt-pipe builds it")
+        try:
+            body[key] = json.loads(raw)
+        except ValueError:
+            body[key] = raw
+    return body
+
+
+@click.command(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EXAMPLES,
+)
+@click.argument("prompt", nargs=-1)
+@click.option("-s", "--system", metavar="TEXT", help="Add a system message first.")
+@click.option("--messages", metavar="FILE", help="JSON array of {role, content} messages to send before the prompt ('-' for stdin).")
+@click.option("--no-stdin", is_flag=True, help="Never read stdin (for 'while read' loops).")
+@click.option("-m", "--model", envvar="GREENPT_MODEL", default=DEFAULT_MODEL, show_default=True, help="Model ID [env GREENPT_MODEL].")
+@click.option("--base-url", envvar="GREENPT_BASE_URL", default=DEFAULT_BASE_URL, show_default=True, metavar="URL", help="API base URL [env GREENPT_BASE_URL].")
+@click.option("--api-key-file", metavar="FILE", help=f"Read the API key from FILE (else env {KEY_VARIABLE}).")
+@click.option("--temperature", type=float, help="Sampling temperature.")
+@click.option("--max-tokens", type=click.IntRange(min=1), help="Most tokens to generate.")
+@click.option("--top-p", type=float, help="Nucleus sampling probability mass.")
+@click.option("--stop", multiple=True, metavar="TEXT", help="Stop sequence (repeatable).")
+@click.option("--seed", type=int, help="Seed for deterministic sampling.")
+@click.option("-o", "--option", multiple=True, metavar="KEY=VALUE", help="Any other request field; VALUE is JSON if it parses, else a string (repeatable).")
+@click.option("--full", is_flag=True, help="Write nothing until the answer is complete, then all of it.")
+@click.option("--jsonl", is_flag=True, help="Write each chunk as one line of JSON.")
+@click.option("-n", "--no-newline", is_flag=True, help="Do not add a final newline.")
+@click.option("--list-models", is_flag=True, help="List the model IDs the API offers, one per line.")
+@click.option("--connect-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True, metavar="SECONDS", help="Longest wait to connect.")
+@click.option("--idle-timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True, metavar="SECONDS", help="Longest silence from the server.")
+@click.option("--debug", is_flag=True, help="Diagnostics on stderr (the key redacted).")
+@click.version_option(__version__, "-V", "--version", prog_name="gpt-pipe", message="%(prog)s %(version)s")
+@click.pass_context
+def command(ctx: click.Context, **opts: Any) -> Settings:
+    """Send PROMPT (and stdin, if it is not a terminal) to an OpenAI-compatible chat API
+    and stream the answer to stdout.
+
+    PROMPT words are joined with spaces; stdin's text follows after a blank line.
+    """
+    if opts["full"] and opts["jsonl"]:
+        raise click.UsageError("choose one of --full and --jsonl")
+    settings = Settings(
+        prompt=opts["prompt"],
+        model=opts["model"],
+        base_url=opts["base_url"],
+        api_key_file=opts["api_key_file"],
+        key_file_from_flag=ctx.get_parameter_source("api_key_file") is click.core.ParameterSource.COMMANDLINE,
+        system=opts["system"],
+        messages=opts["messages"],
+        no_stdin=opts["no_stdin"],
+        mode="full" if opts["full"] else "jsonl" if opts["jsonl"] else "text",
+        newline=not opts["no_newline"],
+        list_models=opts["list_models"],
+        connect_timeout=opts["connect_timeout"],
+        idle_timeout=opts["idle_timeout"],
+        debug=opts["debug"],
+    )
+    for name in ("temperature", "max_tokens", "top_p", "seed"):
+        if opts[name] is not None:
+            settings.body[name] = opts[name]
+    if opts["stop"]:
+        settings.body["stop"] = list(opts["stop"])
+    settings.body.update(_parse_options(opts["option"]))
+    return settings
+
+
+CONFIG_KEYS = {p.name for p in command.params if p.name} - {"prompt", "list_models", "version", "help"}
+
+
+def _read_stdin() -> bytes | None:
+    """stdin's bytes, or None when there is no stdin to read (a terminal, closed)."""
+    stdin = sys.stdin
+    if stdin is None:
+        return None
+    try:
+        if stdin.isatty():
+            return None
+        return stdin.buffer.read()
+    except (OSError, ValueError):
+        return None  # fd 0 closed or unusable: the same as no stdin
+
+
+def _api_key(settings: Settings) -> str:
+    env_key = os.environ.get(KEY_VARIABLE, "").strip()
+    if settings.api_key_file and (settings.key_file_from_flag or not env_key):
+        path = os.path.expanduser(settings.api_key_file)
+        try:
+            with open(path, "rb") as f:
+                key = f.read().decode("utf-8", "replace").strip()
+        except OSError as exc:
+            raise GptPipeError(f"cannot read API key file {path}: {exc.strerror}", ExitCode.CONFIG) from None
+        if not key:
+            raise GptPipeError(f"API key file {path} is empty", ExitCode.CONFIG)
+    elif env_key:
+        key = env_key
+    else:
+        raise GptPipeError(
+            f"no API key: set {KEY_VARIABLE} (or use --api-key-file FILE)", ExitCode.CONFIG
+        )
+    if any(ch.isspace() or not ch.isprintable() or ord(ch) > 126 for ch in key):
+        # requests would reject it with the key itself in the message.
+        raise GptPipeError("the API key holds spaces or characters a header cannot carry", ExitCode.CONFIG)
+    return key
+
+
+def _build_request(settings: Settings) -> dict[str, Any]:
+    from gpt_pipe.messages import build_messages, decode_input, load_messages, user_prompt
+
+    history: list[dict[str, Any]] = []
+    stdin_used = settings.no_stdin
+    if settings.messages is not None:
+        if settings.messages == "-":
+            data = _read_stdin() or b""
+            stdin_used = True
+        else:
+            path = os.path.expanduser(settings.messages)
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError as exc:
+                raise GptPipeError(f"cannot read messages file {path}: {exc.strerror}", ExitCode.DATAERR) from None
+        history = load_messages(data, settings.messages)
+    stdin_bytes = None if stdin_used else _read_stdin()
+    if stdin_bytes is None and not settings.prompt and settings.messages is None and not stdin_used:
+        raise click.UsageError("no prompt: give PROMPT words or pipe text into stdin")
+    stdin_text = decode_input(stdin_bytes, "stdin") if stdin_bytes else None
+    prompt = user_prompt(settings.prompt, stdin_text)
+    if not prompt.strip() and settings.messages is None:
+        raise click.UsageError("the prompt is empty; nothing was sent")
+    messages = build_messages(settings.system, history, prompt)
+    if not messages:
+        raise click.UsageError("nothing to send: the messages file is empty and there is no prompt")
+    body: dict[str, Any] = {"model": settings.model, "messages": messages, "stream": True}
+    body.update(settings.body)
+    return body
+
+
+def _make_sink(settings: Settings, out: BinaryIO) -> Any:
+    from gpt_pipe.output import FullSink, JsonlSink, TextSink
+
+    if settings.mode == "full":
+        return FullSink(out, settings.newline)
+    if settings.mode == "jsonl":
+        return JsonlSink(out)
+    return TextSink(out, settings.newline)
+
+
+def _run(settings: Settings, log: Log) -> int:
+    body = None if settings.list_models else _build_request(settings)
+    key = _api_key(settings)
+    log.set_secret(key)
+
+    from gpt_pipe.client import Client
+
+    client = Client(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log)
+    out = sys.stdout.buffer
+    if settings.list_models:
+        out.write("".join(f"{model}\n" for model in client.list_models()).encode("utf-8", "replace"))
+        out.flush()
+        return ExitCode.OK
+    from gpt_pipe.pipeline import run_chat
+
+    sink = _make_sink(settings, out)
+    try:
+        return run_chat(client, body, sink, log)
+    except (GptPipeError, Interrupted) as exc:
+        message = exc.message if isinstance(exc, GptPipeError) else str(exc)
+        sink.fail(log.scrub(message), exc.code)
+        raise
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    if signum == signal.SIGTERM:
+        raise Interrupted(ExitCode.SIGTERM, "terminated (SIGTERM)")
+    raise Interrupted(ExitCode.SIGINT, "interrupted (SIGINT)")
+
+
+def _die_of_sigpipe() -> int:
+    # The reader went away. Die the way `cat` does, so the shell sees 141 and no
+    # "Exception ignored" noise comes from flushing a dead pipe at exit.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    return ExitCode.SIGPIPE  # not reached unless SIGPIPE is blocked
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run gpt-pipe; returns the exit code (see exitcodes.ExitCode)."""
+    log = Log(debug=False)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        from gpt_pipe.config import load_config
+
+        config = load_config(CONFIG_KEYS, log.warn)
+        result = command.main(argv, prog_name="gpt-pipe", standalone_mode=False, default_map=config)
+        if not isinstance(result, Settings):
+            return int(result or 0)  # --help, --version
+        log.debugging = result.debug
+        return int(_run(result, log))
+    except click.UsageError as exc:
+        log.error(f"{exc.format_message()} (see 'gpt-pipe --help')")
+        return ExitCode.USAGE
+    except click.ClickException as exc:
+        log.error(exc.format_message())
+        return exc.exit_code
+    except GptPipeError as exc:
+        log.error(exc.message)
+        return exc.code
+    except Interrupted as exc:
+        log.error(str(exc))
+        return exc.code
+    except (KeyboardInterrupt, click.Abort):
+        log.error("interrupted (SIGINT)")
+        return ExitCode.SIGINT
+    except BrokenPipeError:
+        return _die_of_sigpipe()
+    except Exception as exc:  # a bug: still one line, unless --debug asks for the traceback
+        if log.debugging:
+            import traceback
+
+            log.traceback(traceback.format_exc())
+        log.error(f"internal error: {exc.__class__.__name__}: {exc} (run with --debug for the traceback)")
+        return ExitCode.SOFTWARE

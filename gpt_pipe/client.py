@@ -1,0 +1,209 @@
+"""The HTTP exchange, through requests: request, status, body reads, and their failures.
+
+Every requests/urllib3 failure leaves this module as a GptPipeError with its exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Iterator
+
+import requests
+import urllib3.exceptions
+
+from gpt_pipe import __version__
+from gpt_pipe.exitcodes import ExitCode, GptPipeError, for_http_status
+from gpt_pipe.log import Log, redact
+from gpt_pipe.stream import describe_error
+
+# How much one read may return. The read returns whatever has arrived (read1), so this
+# only caps a burst; it never makes a delta wait.
+READ_SIZE = 65536
+ERROR_BODY_LIMIT = 65536
+
+
+class Client:
+    """One API endpoint with one key; ``post_chat`` and ``list_models`` talk to it."""
+
+    def __init__(self, base_url: str, api_key: str, connect_timeout: float, idle_timeout: float, log: Log) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.idle_timeout = idle_timeout
+        self._timeout = (connect_timeout, idle_timeout)
+        self._key = api_key
+        self._log = log
+        self._session = requests.Session()
+        self._session.headers.update(
+            {
+                "Authorization": f"Bearer {api_key}",
+                "User-Agent": f"gpt-pipe/{__version__}",
+                # A compressed stream would only add work; the body is read as it arrives.
+                "Accept-Encoding": "identity",
+            }
+        )
+
+    def post_chat(self, body: dict[str, Any]) -> requests.Response:
+        """POST the request; returns the streaming response once its status is a success."""
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        return self._send("POST", "/chat/completions", data, headers)
+
+    def list_models(self) -> list[str]:
+        response = self._send("GET", "/models", None, {"Accept": "application/json"})
+        try:
+            body = b"".join(iter_body(response, self.idle_timeout))
+        finally:
+            response.close()
+        try:
+            models = json.loads(body.decode("utf-8", "replace"))["data"]
+            return [str(model["id"]) for model in models]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise GptPipeError(
+                f"protocol error: {self.base_url}/models did not answer with a model list ({exc.__class__.__name__})",
+                ExitCode.PROTOCOL,
+            ) from None
+
+    def _send(self, method: str, path: str, data: bytes | None, headers: dict[str, str]) -> requests.Response:
+        url = self.base_url + path
+        session = self._session
+        try:
+            prepared = session.prepare_request(requests.Request(method, url, data=data, headers=headers))
+        except requests.RequestException as exc:
+            raise GptPipeError(f"invalid base URL {self.base_url!r}: {exc}", ExitCode.CONFIG) from None
+        if self._log.debugging:
+            self._debug_request(prepared)
+        env = session.merge_environment_settings(prepared.url, {}, True, None, None)
+        try:
+            response = session.send(prepared, timeout=self._timeout, allow_redirects=True, **env)
+        except requests.exceptions.ConnectTimeout:
+            raise GptPipeError(f"timed out connecting to {_host(url)}", ExitCode.TEMPFAIL) from None
+        except requests.exceptions.ReadTimeout:
+            raise GptPipeError(
+                f"{_host(url)} sent no response within {self.idle_timeout:g} s", ExitCode.TEMPFAIL
+            ) from None
+        except requests.exceptions.SSLError as exc:
+            raise GptPipeError(f"TLS failure with {_host(url)}: {_reason(exc)}", ExitCode.UNAVAILABLE) from None
+        except requests.exceptions.TooManyRedirects:
+            raise GptPipeError(f"too many redirects from {url}", ExitCode.PROTOCOL) from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
+            raise GptPipeError(f"invalid base URL {self.base_url!r}", ExitCode.CONFIG) from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError, OSError) as exc:
+            raise GptPipeError(f"cannot connect to {_host(url)}: {_reason(exc)}", ExitCode.UNAVAILABLE) from None
+        except requests.RequestException as exc:
+            raise GptPipeError(f"request to {_host(url)} failed: {_reason(exc)}", ExitCode.UNAVAILABLE) from None
+        if self._log.debugging:
+            self._log.debug(f"< HTTP {response.status_code} {response.reason}")
+            for name, value in response.headers.items():
+                self._log.debug(f"< {name}: {value}")
+        if 200 <= response.status_code < 300:
+            return response
+        try:
+            raise self._status_error(response)
+        finally:
+            response.close()
+
+    def _status_error(self, response: requests.Response) -> GptPipeError:
+        status = response.status_code
+        line = f"HTTP {status}" + (f" {response.reason}" if response.reason else "")
+        try:
+            body = response.raw.read(ERROR_BODY_LIMIT, decode_content=True) or b""
+        except (urllib3.exceptions.HTTPError, OSError):
+            body = b""
+        detail = _error_detail(body, response.headers.get("Content-Type", ""))
+        return GptPipeError(f"{line}: {detail}" if detail else line, for_http_status(status))
+
+    def _debug_request(self, prepared: requests.PreparedRequest) -> None:
+        log = self._log
+        log.debug(f"> {prepared.method} {prepared.url}")
+        for name, value in prepared.headers.items():
+            if name.lower() == "authorization":
+                value = f"Bearer {redact(self._key)}"
+            log.debug(f"> {name}: {value}")
+        body = prepared.body
+        if body:
+            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+            log.debug("> " + (text if len(text) <= 4000 else text[:4000] + f"… ({len(text)} characters)"))
+
+
+def iter_body(response: requests.Response, idle_timeout: float) -> Iterator[bytes]:
+    """The response body, each piece as soon as it has arrived.
+
+    Why not ``iter_lines``/``iter_content``: they read with ``read(n)``, which waits for n
+    bytes on a close-delimited or Content-Length body (a delta held back until 512 bytes
+    pile up), and iter_lines splits a CRLF that straddles two reads into two line endings
+    (requests issue #3980). ``read1`` returns whatever one receive brought, for every
+    framing, and decodes gzip as it goes; our SSE parser does the line splitting.
+    """
+    read1 = response.raw.read1
+    while True:
+        try:
+            data = read1(READ_SIZE, decode_content=True)
+        except urllib3.exceptions.ReadTimeoutError:
+            raise GptPipeError(f"the stream stalled: no data for {idle_timeout:g} s", ExitCode.INCOMPLETE) from None
+        except urllib3.exceptions.DecodeError:
+            encoding = response.headers.get("Content-Encoding", "")
+            raise GptPipeError(
+                f"protocol error: the body could not be decoded (Content-Encoding: {encoding})", ExitCode.PROTOCOL
+            ) from None
+        except (urllib3.exceptions.HTTPError, OSError):
+            raise GptPipeError(
+                "the connection was closed before the answer finished", ExitCode.INCOMPLETE
+            ) from None
+        if not data:
+            return
+        yield data
+
+
+def set_read_timeout(response: requests.Response, seconds: float) -> None:
+    """Change how long the next reads of ``response`` may wait for data."""
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:
+            sock.settimeout(seconds)
+        except OSError:
+            pass
+
+
+def _error_detail(body: bytes, content_type: str) -> str:
+    text = body.decode("utf-8", "replace").strip()
+    if not text:
+        return ""
+    if text[:1] in "{[":
+        try:
+            return describe_error(json.loads(text))
+        except ValueError:
+            pass
+    if "html" in content_type.lower() or text[:1] == "<":
+        return ""  # a proxy's error page: the status line says it all
+    first = text.splitlines()[0]
+    return first if len(first) <= 200 else first[:200] + "…"
+
+
+def _host(url: str) -> str:
+    match = re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#]*)", url)
+    host = match.group(1) if match else url
+    return host.rsplit("@", 1)[-1]  # never show credentials embedded in a URL
+
+
+def _reason(exc: BaseException) -> str:
+    """The root cause of a requests failure, in a few words."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    best = ""
+    while stack:
+        error = stack.pop()
+        if not isinstance(error, BaseException) or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.strerror and not best:
+            best = error.strerror
+        stack.extend([error.__cause__, error.__context__, getattr(error, "reason", None), *error.args])
+    if best:
+        return best
+    text = str(exc)
+    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    if match:
+        return match.group(1).strip()
+    text = re.sub(r"<[^>]*>", "", text)
+    return text if len(text) <= 200 else text[:200] + "…"

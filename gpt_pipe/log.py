@@ -1,0 +1,53 @@
+"""stderr: one-line messages, debug diagnostics, and the API key kept out of both."""
+
+from __future__ import annotations
+
+import sys
+
+
+def redact(key: str) -> str:
+    """How a key is shown where a request must be shown: ``sk-…last4``."""
+    prefix = "sk-" if key.startswith("sk-") else ""
+    return f"{prefix}…{key[-4:]}" if len(key) >= 12 else f"{prefix}…"
+
+
+class Log:
+    """Everything gpt-pipe says on stderr goes through here, so nothing can leak the key."""
+
+    def __init__(self, debug: bool = False) -> None:
+        self.debugging = debug
+        self._secret = ""
+
+    def set_secret(self, key: str) -> None:
+        self._secret = key
+
+    def scrub(self, text: str) -> str:
+        if self._secret and self._secret in text:
+            text = text.replace(self._secret, redact(self._secret))
+        return text
+
+    def error(self, message: str) -> None:
+        self._line(message)
+
+    def warn(self, message: str) -> None:
+        self._line(f"warning: {message}")
+
+    def debug(self, message: str) -> None:
+        if self.debugging:
+            for line in message.splitlines() or [""]:
+                self._write(f"gpt-pipe: debug: {line}\n")
+
+    def traceback(self, text: str) -> None:
+        self._write(text if text.endswith("\n") else text + "\n")
+
+    def _line(self, message: str) -> None:
+        # One line, whatever the server put in its message.
+        message = " ".join(message.split()) if ("\n" in message or "\r" in message) else message
+        self._write(f"gpt-pipe: {message}\n")
+
+    def _write(self, text: str) -> None:
+        try:
+            sys.stderr.write(self.scrub(text))
+            sys.stderr.flush()
+        except (OSError, ValueError, AttributeError):
+            pass  # stderr closed or gone: nowhere left to say it

@@ -1,0 +1,80 @@
+"""The messages array: prompt words, stdin, system prompt and a messages file."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gpt_pipe.exitcodes import ExitCode, GptPipeError
+
+
+def decode_input(data: bytes, what: str) -> str:
+    """``data`` as text; exit 65 (with the byte offset) for binary or non-UTF-8 input."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise GptPipeError(
+            f"{what} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); nothing was sent",
+            ExitCode.DATAERR,
+        ) from None
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise GptPipeError(
+            f"{what} holds binary data (NUL byte at offset {nul}); nothing was sent", ExitCode.DATAERR
+        )
+    return text
+
+
+def check_text(text: str, what: str) -> str:
+    """Command-line text whose bytes were not UTF-8 arrives with surrogate escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise GptPipeError(f"{what} is not valid UTF-8; nothing was sent", ExitCode.DATAERR) from None
+    return text
+
+
+def user_prompt(words: tuple[str, ...], stdin_text: str | None) -> str:
+    """The PROMPT words joined by spaces, then a blank line and stdin's text verbatim."""
+    prompt = check_text(" ".join(words), "the PROMPT argument")
+    if not stdin_text:
+        return prompt
+    if not words:
+        return stdin_text
+    return f"{prompt}\n\n{stdin_text}"
+
+
+def load_messages(data: bytes, name: str) -> list[dict[str, Any]]:
+    """Parse a messages file: a JSON array of ``{"role": ..., "content": ...}`` objects."""
+    what = f"messages file {name}"
+    text = decode_input(data, what)
+    try:
+        messages = json.loads(text)
+    except ValueError as exc:
+        raise GptPipeError(f"{what} is not valid JSON: {exc}", ExitCode.DATAERR) from None
+    if not isinstance(messages, list):
+        raise GptPipeError(f"{what} must hold a JSON array of messages", ExitCode.DATAERR)
+    for number, message in enumerate(messages, 1):
+        if not isinstance(message, dict):
+            raise GptPipeError(f"{what}: message {number} is not a JSON object", ExitCode.DATAERR)
+        if not isinstance(message.get("role"), str) or not message["role"]:
+            raise GptPipeError(f"{what}: message {number} has no \"role\" string", ExitCode.DATAERR)
+        content = message.get("content", ...)
+        if content is ... or not (content is None or isinstance(content, (str, list))):
+            raise GptPipeError(
+                f"{what}: message {number} needs \"content\" (a string, an array of parts or null)",
+                ExitCode.DATAERR,
+            )
+    return messages
+
+
+def build_messages(
+    system: str | None, history: list[dict[str, Any]], prompt: str
+) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    if system is not None:
+        messages.append({"role": "system", "content": check_text(system, "the --system text")})
+    messages.extend(history)
+    if prompt.strip():
+        messages.append({"role": "user", "content": prompt})
+    return messages

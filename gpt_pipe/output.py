@@ -1,0 +1,112 @@
+"""Sinks: the only code that writes to stdout.
+
+Each sink gets every chunk (``chunk``), is told when a read from the network has been
+handled (``flush``: whatever that read completed must now be visible downstream), and
+then either ``complete`` (the answer finished) or ``fail`` (the run failed).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import BinaryIO
+
+
+def encode_text(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A JSON "\ud800" escape decodes to a lone surrogate, which UTF-8 cannot carry.
+        return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text).encode("utf-8")
+
+
+class Sink:
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+
+    def chunk(self, raw: bytes, text: str) -> None:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        pass
+
+    def complete(self) -> None:
+        self.flush()
+
+    def fail(self, message: str, code: int) -> None:
+        self.flush()
+
+    def _write(self, data: bytes) -> None:
+        self._out.write(data)
+        self._out.flush()
+
+
+class TextSink(Sink):
+    """Default mode: each delta's text as soon as it arrives."""
+
+    def __init__(self, out: BinaryIO, newline: bool = True) -> None:
+        super().__init__(out)
+        self._newline = newline
+        self._parts: list[str] = []
+        self._last = ""  # the last character written, for the final-newline rule
+
+    def chunk(self, raw: bytes, text: str) -> None:
+        if text:
+            self._parts.append(text)
+
+    def flush(self) -> None:
+        if self._parts:
+            text = "".join(self._parts)
+            self._parts.clear()
+            self._last = text[-1]
+            self._write(encode_text(text))
+
+    def complete(self) -> None:
+        self.flush()
+        if self._newline and self._last and self._last != "\n":
+            self._write(b"\n")
+
+
+class FullSink(Sink):
+    """--full: nothing until the answer has completed, then all of it; nothing on failure."""
+
+    def __init__(self, out: BinaryIO, newline: bool = True) -> None:
+        super().__init__(out)
+        self._newline = newline
+        self._parts: list[str] = []
+
+    def chunk(self, raw: bytes, text: str) -> None:
+        if text:
+            self._parts.append(text)
+
+    def complete(self) -> None:
+        text = "".join(self._parts)
+        if self._newline and text and not text.endswith("\n"):
+            text += "\n"
+        if text:
+            self._write(encode_text(text))
+
+    def fail(self, message: str, code: int) -> None:
+        self._parts.clear()
+
+
+class JsonlSink(Sink):
+    """--jsonl: every chunk as one line of JSON, then an error line if the run failed."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        super().__init__(out)
+        self._lines: list[bytes] = []
+
+    def chunk(self, raw: bytes, text: str) -> None:
+        self._lines.append(raw)
+
+    def flush(self) -> None:
+        if self._lines:
+            self._lines.append(b"")
+            data = b"\n".join(self._lines)
+            self._lines.clear()
+            self._write(data)
+
+    def fail(self, message: str, code: int) -> None:
+        self.flush()
+        line = {"error": {"message": message, "type": "gpt_pipe", "exit": int(code)}}
+        self._write(json.dumps(line, ensure_ascii=False).encode("utf-8", "replace") + b"\n")

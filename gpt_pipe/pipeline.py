@@ -1,0 +1,120 @@
+"""One chat run: request, body, events, chunks, sink; returns the exit code.
+
+Failures are raised as GptPipeError after the sink has shown everything received before
+them; the caller tells the sink how the run failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from gpt_pipe.client import Client, iter_body, set_read_timeout
+from gpt_pipe.exitcodes import ExitCode, GptPipeError
+from gpt_pipe.log import Log
+from gpt_pipe.output import Sink
+from gpt_pipe.sse import SSEParser
+from gpt_pipe.stream import StreamDecoder
+
+# Once choice 0 has its finish reason, only the usage chunk and [DONE] can follow, and
+# they follow at once: a server that stalls after the answer must not hold the pipeline.
+AFTER_FINISH_TIMEOUT = 2.0
+
+_SSE_STARTS = (b"data:", b"event:", b"id:", b"retry:", b":", b"error:")
+
+
+def sniff(head: bytes, content_type: str, eof: bool) -> str | None:
+    """What the body is, from its first bytes: "sse", "json", "other", or None (read more).
+
+    The Content-Type is a hint only: servers send event streams as text/plain or
+    application/json, and non-streamed JSON answers as text/event-stream.
+    """
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    elif b"\xef\xbb\xbf".startswith(head) and not eof:
+        return None
+    stripped = head.lstrip(b" \t\r\n")
+    if not stripped:
+        if eof:
+            return "sse" if "event-stream" in content_type else "other"
+        return None
+    if stripped[:1] in (b"{", b"["):
+        return "json"
+    if "event-stream" in content_type:
+        return "sse"
+    line = head.lstrip(b"\r\n")
+    if line.startswith(_SSE_STARTS):
+        return "sse"
+    if not eof and any(start.startswith(line) for start in _SSE_STARTS):
+        return None
+    return "other"
+
+
+def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log) -> ExitCode:
+    decoder = StreamDecoder(sink.chunk)
+    response = client.post_chat(body)
+    try:
+        content_type = response.headers.get("Content-Type", "")
+        reads = iter_body(response, client.idle_timeout)
+        head = b""
+        kind = None
+        for data in reads:
+            head += data
+            kind = sniff(head, content_type, eof=False)
+            if kind is not None:
+                break
+        if kind is None:
+            kind = sniff(head, content_type, eof=True)
+        if kind == "json":
+            decoder.feed_completion(head + b"".join(reads))
+        elif kind == "sse":
+            _read_events(head, reads, decoder, sink, client, response, log)
+        else:
+            raise GptPipeError(_not_a_stream(head, content_type), ExitCode.PROTOCOL)
+    finally:
+        response.close()
+    code, warning = decoder.outcome()
+    if warning:
+        log.warn(warning)
+    sink.complete()
+    return code
+
+
+def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, sink: Sink, client: Client,
+                 response: Any, log: Log) -> None:
+    parser = SSEParser()
+    feed = decoder.feed
+    in_tail = False
+    data = head
+    try:
+        while True:
+            for event in parser.feed(data):
+                feed(event)
+                if decoder.done:
+                    break
+            sink.flush()  # everything this read completed leaves before the next read blocks
+            if decoder.done:
+                return
+            if not in_tail and decoder.finish_reason is not None:
+                in_tail = True
+                set_read_timeout(response, min(AFTER_FINISH_TIMEOUT, client.idle_timeout))
+            data = next(reads, b"")
+            if not data:
+                return
+    except GptPipeError as error:
+        if decoder.finish_reason is None:
+            raise
+        # The answer is complete; a tail that breaks off or misbehaves does not undo it.
+        if error.code is not ExitCode.INCOMPLETE:
+            log.warn(f"after the answer finished: {error.message}")
+
+
+def _not_a_stream(head: bytes, content_type: str) -> str:
+    shown = content_type or "no Content-Type"
+    text = head.decode("utf-8", "replace").strip()
+    if not text:
+        return f"protocol error: the response is empty ({shown}), not an event stream"
+    if "html" in content_type.lower() or text[:1] == "<":
+        return f"protocol error: the response is an HTML page ({shown}), not an event stream"
+    first = text.splitlines()[0]
+    excerpt = first if len(first) <= 60 else first[:60] + "…"
+    return f"protocol error: the response is not an event stream ({shown}): {excerpt!r}"

@@ -1,0 +1,187 @@
+"""Chat-completion chunks from SSE events: deltas, finish reason, errors; pure (no I/O).
+
+The decoder hands every chunk to a callback as ``(raw, text)``: ``raw`` is the JSON
+object as one line of bytes (exactly as received when the server sent it on one line),
+``text`` is the content delta of choice 0 ("" when the chunk has none).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from gpt_pipe.exitcodes import ExitCode, GptPipeError, for_finish_reason
+from gpt_pipe.sse import Event
+
+OnChunk = Callable[[bytes, str], None]
+
+_DONE = b"[DONE]"
+
+
+def describe_error(obj: Any) -> str:
+    """The human message inside an error body or chunk, whichever shape the server chose.
+
+    Understands ``{"error": {"message": ...}}``, ``{"error": "..."}``,
+    ``{"object": "error", "message": ...}`` and FastAPI's ``{"detail": ...}``.
+    """
+    if isinstance(obj, str):
+        return obj
+    if not isinstance(obj, dict):
+        return json.dumps(obj, ensure_ascii=False)
+    err = obj.get("error")
+    if isinstance(err, str) and err:
+        return err
+    if isinstance(err, dict):
+        for key in ("message", "msg", "detail"):
+            value = err.get(key)
+            if isinstance(value, str) and value:
+                return value
+        return json.dumps(err, ensure_ascii=False)
+    for key in ("message", "detail"):
+        value = obj.get(key)
+        if isinstance(value, str) and value:
+            return value
+        if value:
+            return json.dumps(value, ensure_ascii=False)
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def _loads(data: bytes) -> Any:
+    # Decoded by us, not by json.loads(bytes): an invalid byte must become U+FFFD, and
+    # json's encoding detection would read a stray NUL as UTF-16.
+    return json.loads(data.decode("utf-8", "replace"))
+
+
+class StreamDecoder:
+    """Turns the events of one response into chunks, and knows how the stream ended."""
+
+    __slots__ = ("_on_chunk", "finish_reason", "done", "chunks")
+
+    def __init__(self, on_chunk: OnChunk) -> None:
+        self._on_chunk = on_chunk
+        self.finish_reason: str | None = None  # of choice 0, once the server gave one
+        self.done = False  # [DONE] seen: nothing after it is read
+        self.chunks = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.finish_reason is not None
+
+    def feed(self, event: Event) -> None:
+        """Handle one SSE event; raises GptPipeError for an error the server reported."""
+        data = event.data
+        if event.type == "error":
+            raise GptPipeError(f"server error: {self._error_text(data)}", ExitCode.UNAVAILABLE)
+        if data == _DONE:
+            self.done = True
+            return
+        try:
+            obj = _loads(data)
+        except ValueError:
+            if event.lines > 1:
+                # Two chunks on consecutive `data:` lines with no blank line between
+                # (seen from some proxies): each line is a chunk of its own.
+                for line in data.split(b"\n"):
+                    if line.strip():
+                        self._line(line)
+                        if self.done:
+                            return
+                return
+            if data.strip() == _DONE:
+                self.done = True
+                return
+            raise GptPipeError(
+                f"protocol error: a chunk is not valid JSON: {_excerpt(data)}", ExitCode.PROTOCOL
+            ) from None
+        if event.lines > 1:
+            data = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+        self.chunk(data, obj)
+
+    def _line(self, line: bytes) -> None:
+        if line.strip() == _DONE:
+            self.done = True
+            return
+        try:
+            obj = _loads(line)
+        except ValueError:
+            raise GptPipeError(
+                f"protocol error: a chunk is not valid JSON: {_excerpt(line)}", ExitCode.PROTOCOL
+            ) from None
+        self.chunk(line, obj)
+
+    def feed_completion(self, body: bytes) -> None:
+        """Handle a whole non-streamed JSON answer (a server that ignored ``stream: true``)."""
+        try:
+            obj = _loads(body)
+        except ValueError:
+            raise GptPipeError(
+                f"protocol error: the response is not valid JSON: {_excerpt(body)}", ExitCode.PROTOCOL
+            ) from None
+        self.chunk(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"), obj)
+        self.done = True
+
+    def chunk(self, raw: bytes, obj: Any) -> None:
+        """Handle one parsed chunk whose one-line form is ``raw``."""
+        if not isinstance(obj, dict):
+            raise GptPipeError(
+                f"protocol error: a chunk is not a JSON object: {_excerpt(raw)}", ExitCode.PROTOCOL
+            )
+        self.chunks += 1
+        if obj.get("error") is not None or obj.get("object") == "error":
+            self._on_chunk(raw, "")
+            raise GptPipeError(f"server error: {describe_error(obj)}", ExitCode.UNAVAILABLE)
+        text = ""
+        choices = obj.get("choices")
+        if isinstance(choices, list):
+            for position, choice in enumerate(choices):
+                if not isinstance(choice, dict) or choice.get("index", position) != 0:
+                    continue
+                delta = choice.get("delta")
+                if delta is None:
+                    delta = choice.get("message")  # a non-streamed answer's shape
+                if isinstance(delta, dict):
+                    content = delta.get("content")
+                    if isinstance(content, str):
+                        text += content
+                reason = choice.get("finish_reason")
+                if reason and isinstance(reason, str):
+                    self.finish_reason = reason
+        self._on_chunk(raw, text)
+        if self.finish_reason == "error":
+            raise GptPipeError(
+                f"server error: the answer finished with finish_reason \"error\"{self._choice_error(choices)}",
+                ExitCode.UNAVAILABLE,
+            )
+
+    @staticmethod
+    def _choice_error(choices: Any) -> str:
+        for choice in choices if isinstance(choices, list) else ():
+            if isinstance(choice, dict) and choice.get("error"):
+                return f": {describe_error(choice)}"
+        return ""
+
+    @staticmethod
+    def _error_text(data: bytes) -> str:
+        try:
+            return describe_error(_loads(data))
+        except ValueError:
+            return data.decode("utf-8", "replace") or "(no message)"
+
+    def outcome(self) -> tuple[ExitCode, str | None]:
+        """The exit code of a stream that has ended, and a warning to show, if any.
+
+        Raises GptPipeError (INCOMPLETE) when the stream ended before any finish reason.
+        """
+        if self.finish_reason is not None:
+            return for_finish_reason(self.finish_reason), None
+        if self.done:
+            return ExitCode.OK, "the stream ended with [DONE] but gave no finish_reason"
+        raise GptPipeError(
+            "the stream ended before the answer finished (connection closed)",
+            ExitCode.INCOMPLETE,
+        )
+
+
+def _excerpt(data: bytes, limit: int = 60) -> str:
+    text = data.decode("utf-8", "replace").strip()
+    return repr(text if len(text) <= limit else text[:limit] + "…")

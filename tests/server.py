@@ -1,0 +1,298 @@
+"""A local HTTP server for gpt-pipe's tests and demo, on 127.0.0.1 only.
+
+It writes exactly the bytes a test asks for, with the framing it asks for (chunked,
+close-delimited or Content-Length, gzip or not), and can wait at a ``Gate`` until the test
+says go: that is how tests prove real-time delivery without a clock. Standard library only.
+
+    python tests/server.py --demo --run 'echo "Hello" | gpt-pipe'
+
+starts the demo server, runs the command with GREENPT_BASE_URL/GREENPT_API_KEY pointing
+at it, and exits with the command's status.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Union
+
+GATE_TIMEOUT = 20.0  # a gate nobody opens is a failed test, not a hung suite
+
+
+class Gate:
+    """The server stops at a gate until the test opens it."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def open(self) -> None:
+        self._event.set()
+
+    def wait(self, timeout: float = GATE_TIMEOUT) -> bool:
+        return self._event.wait(timeout)
+
+
+@dataclass
+class Pause:
+    """Sleep (demo only: tests use gates)."""
+
+    seconds: float
+
+
+class Cut:
+    """Close the connection at once, mid-body."""
+
+
+class Hang:
+    """Send nothing more until the server stops (a stalled stream)."""
+
+
+@dataclass
+class Raw:
+    """Bytes written to the socket as they are, outside any framing."""
+
+    data: bytes
+
+
+Step = Union[bytes, Gate, Pause, Cut, Hang, Raw]
+
+
+@dataclass
+class Reply:
+    steps: list[Step] = field(default_factory=list)
+    status: int = 200
+    reason: str = ""
+    content_type: str | None = "text/event-stream"
+    framing: str = "chunked"  # "chunked", "close" or "length"
+    gzip: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
+           404: "Not Found", 422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
+           502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+class Server:
+    """Answers every request with ``reply`` (a Reply, or a function of the Request)."""
+
+    def __init__(self, reply: Reply | Callable[[Request], Reply] | None = None) -> None:
+        self.reply = reply or Reply(sse_chunks(["Hello"], finish="stop"))
+        self.requests: list[Request] = []
+        self._stop = threading.Event()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.port = self._sock.getsockname()[1]
+        self._threads: list[threading.Thread] = []
+        self._accepter = threading.Thread(target=self._accept, daemon=True)
+        self._accepter.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+        for thread in self._threads:
+            thread.join(5)
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            request = _read_request(conn)
+            if request is None:
+                return
+            self.requests.append(request)
+            reply = self.reply(request) if callable(self.reply) else self.reply
+            self._write(conn, reply)
+        except OSError:
+            pass
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def _write(self, conn: socket.socket, reply: Reply) -> None:
+        pieces: list[Step] = list(reply.steps)
+        if reply.gzip:
+            compressor = zlib.compressobj(wbits=31)
+            pieces = [compressor.compress(p) + compressor.flush(zlib.Z_SYNC_FLUSH) if isinstance(p, bytes) else p
+                      for p in pieces]
+            pieces.append(compressor.flush())
+        head = [f"HTTP/1.1 {reply.status} {reply.reason or REASONS.get(reply.status, 'Status')}"]
+        if reply.content_type:
+            head.append(f"Content-Type: {reply.content_type}")
+        if reply.gzip:
+            head.append("Content-Encoding: gzip")
+        if reply.framing == "chunked":
+            head.append("Transfer-Encoding: chunked")
+        elif reply.framing == "length":
+            head.append(f"Content-Length: {sum(len(p) for p in pieces if isinstance(p, bytes))}")
+        head.append("Connection: close")
+        head.extend(f"{k}: {v}" for k, v in reply.headers.items())
+        conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        for piece in pieces:
+            if isinstance(piece, bytes):
+                if not piece:
+                    continue
+                if reply.framing == "chunked":
+                    piece = b"%x\r\n%s\r\n" % (len(piece), piece)
+                conn.sendall(piece)
+            elif isinstance(piece, Raw):
+                conn.sendall(piece.data)
+            elif isinstance(piece, Gate):
+                if not piece.wait():
+                    return
+            elif isinstance(piece, Pause):
+                time.sleep(piece.seconds)
+            elif isinstance(piece, Cut):
+                conn.shutdown(socket.SHUT_RDWR)
+                return
+            elif isinstance(piece, Hang):
+                self._stop.wait()
+                return
+        if reply.framing == "chunked":
+            conn.sendall(b"0\r\n\r\n")
+
+
+def _read_request(conn: socket.socket) -> Request | None:
+    conn.settimeout(30)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        more = conn.recv(65536)
+        if not more:
+            return None
+        data += more
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    method, path, _ = lines[0].split(" ", 2)
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        more = conn.recv(65536)
+        if not more:
+            break
+        body += more
+    return Request(method, path, headers, body)
+
+
+# Building blocks for replies ------------------------------------------------------------
+
+def chunk(content: str | None = None, finish: str | None = None, role: str | None = None, index: int = 0,
+          **extra: Any) -> dict[str, Any]:
+    """One chat.completion.chunk as GreenPT sends it."""
+    delta: dict[str, Any] = {}
+    if role is not None:
+        delta["role"] = role
+    if content is not None:
+        delta["content"] = content
+    obj = {"id": "cmpl-12345", "object": "chat.completion.chunk", "created": 1699044968, "model": "green-l",
+           "choices": [{"index": index, "delta": delta, "finish_reason": finish}]}
+    obj.update(extra)
+    return obj
+
+
+def event(obj: Any, sep: bytes = b"\n") -> bytes:
+    data = obj if isinstance(obj, bytes) else json.dumps(obj, ensure_ascii=False).encode()
+    return b"data: " + data + sep + sep
+
+
+def sse_chunks(texts: Iterable[str], finish: str | None = "stop", done: bool = True) -> list[bytes]:
+    """The GreenPT example's shape: a role+content chunk, content chunks, a finish chunk, [DONE]."""
+    out = []
+    for i, text in enumerate(texts):
+        out.append(event(chunk(text, role="assistant" if i == 0 else None)))
+    if finish is not None:
+        out.append(event(chunk(finish=finish)))
+    if done:
+        out.append(b"data: [DONE]\n\n")
+    return out
+
+
+# The demo -------------------------------------------------------------------------------
+
+def demo_reply(request: Request) -> Reply:
+    if request.path.endswith("/models"):
+        body = json.dumps({"object": "list", "data": [{"id": "green-l"}, {"id": "green-r"}]}).encode()
+        return Reply([body], content_type="application/json", framing="length")
+    try:
+        prompt = request.json["messages"][-1]["content"].strip()
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        prompt = ""
+    words = (f"Hello! You said {prompt!r}. This answer comes from gpt-pipe's local test server, "
+             "streamed word by word as Server-Sent Events.").split(" ")
+    steps: list[Step] = []
+    for i, piece in enumerate(sse_chunks([w if i == 0 else " " + w for i, w in enumerate(words)])):
+        steps += [piece, Pause(0.05)] if i < len(words) else [piece]
+    return Reply(steps)
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--demo", action="store_true", help="serve the demo answer")
+    parser.add_argument("--run", metavar="CMD", help="run CMD against the server, then stop")
+    args = parser.parse_args(argv)
+    with Server(demo_reply) as server:
+        if not args.run:
+            print(f"serving on {server.url} (Ctrl-C stops)", flush=True)
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                return 0
+        env = dict(os.environ, GREENPT_BASE_URL=server.url, GREENPT_API_KEY="sk-demo-key-not-secret",
+                   NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+        bindir = os.path.dirname(os.path.abspath(sys.executable))
+        env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+        print(f"$ {args.run}", file=sys.stderr, flush=True)
+        return subprocess.run(args.run, shell=True, env=env).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
