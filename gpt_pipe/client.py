@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from typing import Any, Iterator
 
 import requests
@@ -21,6 +22,10 @@ from gpt_pipe.stream import describe_error
 # only caps a burst; it never makes a delta wait.
 READ_SIZE = 65536
 ERROR_BODY_LIMIT = 65536
+
+
+class Stalled(GptPipeError):
+    """The server went silent for longer than the idle timeout."""
 
 
 class Client:
@@ -139,7 +144,7 @@ def iter_body(response: requests.Response, idle_timeout: float) -> Iterator[byte
         try:
             data = read1(READ_SIZE, decode_content=True)
         except urllib3.exceptions.ReadTimeoutError:
-            raise GptPipeError(f"the stream stalled: no data for {idle_timeout:g} s", ExitCode.INCOMPLETE) from None
+            raise Stalled(f"the stream stalled: no data for {idle_timeout:g} s", ExitCode.INCOMPLETE) from None
         except urllib3.exceptions.DecodeError:
             encoding = response.headers.get("Content-Encoding", "")
             raise GptPipeError(
@@ -154,15 +159,23 @@ def iter_body(response: requests.Response, idle_timeout: float) -> Iterator[byte
         yield data
 
 
-def set_read_timeout(response: requests.Response, seconds: float) -> None:
-    """Change how long the next reads of ``response`` may wait for data."""
-    connection = getattr(response.raw, "connection", None)
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
+def end_reads_after(response: requests.Response, seconds: float) -> threading.Timer:
+    """Make the reads of ``response`` end as at EOF ``seconds`` from now, even mid-read.
+
+    urllib3's ``shutdown`` (SHUT_RD) wakes a read blocked in another thread; a socket
+    timeout cannot be changed here, since the connection has let go of its socket.
+    """
+
+    def shutdown() -> None:
         try:
-            sock.settimeout(seconds)
-        except OSError:
-            pass
+            response.raw.shutdown()
+        except (ValueError, RuntimeError, OSError):
+            pass  # already closed: nothing left to stop
+
+    timer = threading.Timer(seconds, shutdown)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _error_detail(body: bytes, content_type: str) -> str:

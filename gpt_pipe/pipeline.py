@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from gpt_pipe.client import Client, iter_body, set_read_timeout
+from gpt_pipe.client import Client, Stalled, end_reads_after, iter_body
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
 from gpt_pipe.log import Log
 from gpt_pipe.output import Sink
@@ -67,9 +67,14 @@ def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log) -> Exit
         if kind == "json":
             decoder.feed_completion(head + b"".join(reads))
         elif kind == "sse":
-            _read_events(head, reads, decoder, sink, client, response, log)
+            _read_events(head, reads, decoder, sink, response, log)
         else:
             raise GptPipeError(_not_a_stream(head, content_type), ExitCode.PROTOCOL)
+    except Stalled as error:
+        if decoder.chunks:
+            raise
+        # Nothing of the answer came: as safe to try again as a timeout before the headers.
+        raise GptPipeError(f"no answer from the server within {client.idle_timeout:g} s", ExitCode.TEMPFAIL) from None
     finally:
         response.close()
     code, warning = decoder.outcome()
@@ -79,11 +84,11 @@ def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log) -> Exit
     return code
 
 
-def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, sink: Sink, client: Client,
-                 response: Any, log: Log) -> None:
+def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, sink: Sink, response: Any,
+                 log: Log) -> None:
     parser = SSEParser()
     feed = decoder.feed
-    in_tail = False
+    timer = None
     data = head
     try:
         while True:
@@ -94,9 +99,8 @@ def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, si
             sink.flush()  # everything this read completed leaves before the next read blocks
             if decoder.done:
                 return
-            if not in_tail and decoder.finish_reason is not None:
-                in_tail = True
-                set_read_timeout(response, min(AFTER_FINISH_TIMEOUT, client.idle_timeout))
+            if timer is None and decoder.finish_reason is not None:
+                timer = end_reads_after(response, AFTER_FINISH_TIMEOUT)
             data = next(reads, b"")
             if not data:
                 return
@@ -106,6 +110,9 @@ def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, si
         # The answer is complete; a tail that breaks off or misbehaves does not undo it.
         if error.code is not ExitCode.INCOMPLETE:
             log.warn(f"after the answer finished: {error.message}")
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 def _not_a_stream(head: bytes, content_type: str) -> str:
