@@ -34,8 +34,11 @@ Examples:
 \b
 Exit status: 0 answer complete, 2 usage, 3 truncated (length), 4 content filter,
 5 tool calls, 6 other finish reason, 7 stream cut off, 65 bad input or request,
-69 service unavailable, 70 internal error, 75 try again later, 76 protocol error,
+69 service unavailable, 70 internal error, 74 cannot write stdout, 75 try again later, 76 protocol error,
 77 not authorised, 78 configuration error, 130/143 interrupted. See gpt-pipe(1)."""
+
+
+SECONDS = click.FloatRange(min=0, min_open=True)
 
 
 class Interrupted(Exception):
@@ -85,23 +88,29 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
 )
 @click.argument("prompt", nargs=-1)
 @click.option("-s", "--system", metavar="TEXT", help="Add a system message first.")
-@click.option("--messages", metavar="FILE", help="JSON array of {role, content} messages to send before the prompt ('-' for stdin).")
+@click.option("--messages", metavar="FILE",
+              help="JSON array of {role, content} messages to send before the prompt ('-' for stdin).")
 @click.option("--no-stdin", is_flag=True, help="Never read stdin (for 'while read' loops).")
-@click.option("-m", "--model", envvar="GREENPT_MODEL", default=DEFAULT_MODEL, show_default=True, help="Model ID [env GREENPT_MODEL].")
-@click.option("--base-url", envvar="GREENPT_BASE_URL", default=DEFAULT_BASE_URL, show_default=True, metavar="URL", help="API base URL [env GREENPT_BASE_URL].")
+@click.option("-m", "--model", envvar="GREENPT_MODEL", default=DEFAULT_MODEL, show_default=True,
+              help="Model ID [env GREENPT_MODEL].")
+@click.option("--base-url", envvar="GREENPT_BASE_URL", default=DEFAULT_BASE_URL, show_default=True, metavar="URL",
+              help="API base URL [env GREENPT_BASE_URL].")
 @click.option("--api-key-file", metavar="FILE", help=f"Read the API key from FILE (else env {KEY_VARIABLE}).")
 @click.option("--temperature", type=float, help="Sampling temperature.")
 @click.option("--max-tokens", type=click.IntRange(min=1), help="Most tokens to generate.")
 @click.option("--top-p", type=float, help="Nucleus sampling probability mass.")
 @click.option("--stop", multiple=True, metavar="TEXT", help="Stop sequence (repeatable).")
 @click.option("--seed", type=int, help="Seed for deterministic sampling.")
-@click.option("-o", "--option", multiple=True, metavar="KEY=VALUE", help="Any other request field; VALUE is JSON if it parses, else a string (repeatable).")
+@click.option("-o", "--option", multiple=True, metavar="KEY=VALUE",
+              help="Any other request field; VALUE is JSON if it parses, else a string (repeatable).")
 @click.option("--full", is_flag=True, help="Write nothing until the answer is complete, then all of it.")
 @click.option("--jsonl", is_flag=True, help="Write each chunk as one line of JSON.")
 @click.option("-n", "--no-newline", is_flag=True, help="Do not add a final newline.")
 @click.option("--list-models", is_flag=True, help="List the model IDs the API offers, one per line.")
-@click.option("--connect-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True, metavar="SECONDS", help="Longest wait to connect.")
-@click.option("--idle-timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True, metavar="SECONDS", help="Longest silence from the server.")
+@click.option("--connect-timeout", type=SECONDS, default=10.0, show_default=True, metavar="SECONDS",
+              help="Longest wait to connect.")
+@click.option("--idle-timeout", type=SECONDS, default=120.0, show_default=True, metavar="SECONDS",
+              help="Longest silence from the server.")
 @click.option("--debug", is_flag=True, help="Diagnostics on stderr (the key redacted).")
 @click.version_option(__version__, "-V", "--version", prog_name="gpt-pipe", message="%(prog)s %(version)s")
 @click.pass_context
@@ -227,10 +236,13 @@ def _run(settings: Settings, log: Log) -> int:
     from gpt_pipe.client import Client
 
     client = Client(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log)
+    if sys.stdout is None:  # started with stdout closed (>&-)
+        raise GptPipeError("cannot write to stdout: it is closed", ExitCode.IOERR)
     out = sys.stdout.buffer
     if settings.list_models:
-        out.write("".join(f"{model}\n" for model in client.list_models()).encode("utf-8", "replace"))
-        out.flush()
+        from gpt_pipe.output import write_lines
+
+        write_lines(out, client.list_models())
         return ExitCode.OK
     from gpt_pipe.pipeline import run_chat
 
@@ -252,11 +264,9 @@ def _on_signal(signum: int, frame: Any) -> None:
 def _die_of_sigpipe() -> int:
     # The reader went away. Die the way `cat` does, so the shell sees 141 and no
     # "Exception ignored" noise comes from flushing a dead pipe at exit.
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass
+    from gpt_pipe.output import silence_stdout
+
+    silence_stdout()
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGPIPE)
     return ExitCode.SIGPIPE  # not reached unless SIGPIPE is blocked

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import re
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import requests
 import urllib3.exceptions
@@ -182,6 +183,8 @@ def _error_detail(body: bytes, content_type: str) -> str:
     text = body.decode("utf-8", "replace").strip()
     if not text:
         return ""
+    if text.startswith("data:"):  # an error sent as an event stream
+        text = text[5:].strip().split("\n", 1)[0]
     if text[:1] in "{[":
         try:
             return describe_error(json.loads(text))

@@ -19,6 +19,7 @@ class ExitCode(enum.IntEnum):
     DATAERR = 65  # bad input, or the API rejected the request (4xx)
     UNAVAILABLE = 69  # cannot connect, TLS/DNS failure, HTTP 5xx, error in the stream
     SOFTWARE = 70  # a bug in gpt-pipe
+    IOERR = 74  # stdout cannot be written (closed, disk full)
     TEMPFAIL = 75  # HTTP 429, timeout before the response started
     PROTOCOL = 76  # not an event stream, a chunk that is not JSON, unexpected status
     NOPERM = 77  # HTTP 401/402/403

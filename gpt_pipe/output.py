@@ -8,7 +8,10 @@ then either ``complete`` (the answer finished) or ``fail`` (the run failed).
 from __future__ import annotations
 
 import json
+import os
 from typing import BinaryIO
+
+from gpt_pipe.exitcodes import ExitCode, GptPipeError
 
 
 def encode_text(text: str) -> bytes:
@@ -17,6 +20,20 @@ def encode_text(text: str) -> bytes:
     except UnicodeEncodeError:
         # A JSON "\ud800" escape decodes to a lone surrogate, which UTF-8 cannot carry.
         return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text).encode("utf-8")
+
+
+def silence_stdout() -> None:
+    """Point fd 1 at /dev/null, so that the exit-time flush of a dead stdout is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
+def write_lines(out: BinaryIO, lines: list[str]) -> None:
+    Sink(out)._write("".join(f"{line}\n" for line in lines).encode("utf-8", "replace"))
 
 
 class Sink:
@@ -36,8 +53,15 @@ class Sink:
         self.flush()
 
     def _write(self, data: bytes) -> None:
-        self._out.write(data)
-        self._out.flush()
+        try:
+            self._out.write(data)
+            self._out.flush()
+        except BrokenPipeError:
+            raise  # the reader left: not an error, see cli
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            silence_stdout()
+            raise GptPipeError(f"cannot write to stdout: {reason}", ExitCode.IOERR) from None
 
 
 class TextSink(Sink):

@@ -6,7 +6,8 @@ them; the caller tells the sink how the run failed.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from gpt_pipe.client import Client, Stalled, end_reads_after, iter_body
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
@@ -70,7 +71,7 @@ def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log) -> Exit
             _read_events(head, reads, decoder, sink, response, log)
         else:
             raise GptPipeError(_not_a_stream(head, content_type), ExitCode.PROTOCOL)
-    except Stalled as error:
+    except Stalled:
         if decoder.chunks:
             raise
         # Nothing of the answer came: as safe to try again as a timeout before the headers.

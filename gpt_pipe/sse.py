@@ -8,7 +8,8 @@ U+0085 and friends inside a JSON string stay data.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -26,7 +27,7 @@ class SSEParser:
     unterminated last event is discarded).
     """
 
-    __slots__ = ("_pending", "_skip_lf", "_first_line", "_data", "_type")
+    __slots__ = ("_data", "_first_line", "_pending", "_skip_lf", "_type")
 
     def __init__(self) -> None:
         self._pending: list[bytes] = []  # pieces of a line whose end has not arrived

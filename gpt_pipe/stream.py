@@ -8,7 +8,8 @@ object as one line of bytes (exactly as received when the server sent it on one 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError, for_finish_reason
 from gpt_pipe.sse import Event
@@ -55,7 +56,7 @@ def _loads(data: bytes) -> Any:
 class StreamDecoder:
     """Turns the events of one response into chunks, and knows how the stream ended."""
 
-    __slots__ = ("_on_chunk", "finish_reason", "done", "chunks")
+    __slots__ = ("_on_chunk", "chunks", "done", "finish_reason")
 
     def __init__(self, on_chunk: OnChunk) -> None:
         self._on_chunk = on_chunk

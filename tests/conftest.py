@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from server import Server  # noqa: E402
+from server import Server
 
 KEY = "sk-test-0123456789abcdefWXYZ"
 PROCESS_TIMEOUT = 60  # a hang is a failure, never a stuck suite
@@ -79,7 +79,8 @@ def run(env: dict[str, str]):
         e = dict(env, **(extra_env or {}))
         for name in drop_env:
             e.pop(name, None)
-        proc = subprocess.run(GPT_PIPE + list(args), input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
+        proc = subprocess.run(GPT_PIPE + list(args), input=stdin,
+                              stdin=None if stdin is not None else subprocess.DEVNULL,
                               capture_output=True, env=e, timeout=PROCESS_TIMEOUT)
         result = Result(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
         # Checked on every run: the key never shows, and no traceback without --debug.

@@ -20,8 +20,9 @@ import sys
 import threading
 import time
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Union
+from typing import Any
 
 GATE_TIMEOUT = 20.0  # a gate nobody opens is a failed test, not a hung suite
 
@@ -61,7 +62,7 @@ class Raw:
     data: bytes
 
 
-Step = Union[bytes, Gate, Pause, Cut, Hang, Raw]
+Step = bytes | Gate | Pause | Cut | Hang | Raw
 
 
 @dataclass
@@ -121,7 +122,7 @@ class Server:
         for thread in self._threads:
             thread.join(5)
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -8,7 +8,7 @@ import pty
 import subprocess
 
 import pytest
-from conftest import GPT_PIPE, KEY
+from conftest import GPT_PIPE
 
 
 def user(server) -> str:

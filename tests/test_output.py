@@ -111,3 +111,24 @@ def test_stdout_carries_only_the_answer(run, server):
     server.reply = Reply(sse_chunks(["answer"], finish="length"))
     r = run("hi")
     assert r.out == b"answer\n" and r.code == 3
+
+
+def test_stdout_closed_or_full_is_one_line_exit_74(server, env):
+    import subprocess
+
+    from conftest import GPT_PIPE
+
+    proc = subprocess.run(GPT_PIPE + ["hi"], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                          preexec_fn=lambda: __import__("os").close(1), timeout=60)
+    assert proc.returncode == 74 and proc.stderr.decode().count("\n") == 1
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run(GPT_PIPE + ["hi"], stdin=subprocess.DEVNULL, stdout=full, stderr=subprocess.PIPE,
+                              env=env, timeout=60)
+    err = proc.stderr.decode()
+    assert proc.returncode == 74 and err.count("\n") == 1 and "No space left" in err
+
+
+def test_error_body_sent_as_an_event_stream(run, server):
+    server.reply = Reply([b'data: {"error": {"message": "bad model"}}\n\n'], status=404, framing="length")
+    r = run("hi")
+    assert r.code == 65 and r.err.strip().endswith("bad model")

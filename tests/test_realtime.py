@@ -16,7 +16,7 @@ import time
 
 import pytest
 from conftest import GPT_PIPE
-from server import Gate, Reply, event, chunk, sse_chunks
+from server import Gate, Reply, chunk, event, sse_chunks
 
 WORDS = ["Hello", " ,", " w", "o", "rld", " \u00e9t\u00e9", "!"]
 
@@ -38,7 +38,7 @@ def gated(words, framing="chunked", gzip=False):
 def test_each_delta_arrives_before_the_next_is_sent(start, server, framing, gzip, mode):
     server.reply, gates = gated(WORDS, framing, gzip)
     reader = start(*mode, "hi")
-    for word, gate in zip(WORDS, gates):
+    for word, gate in zip(WORDS, gates, strict=False):
         reader.until(word.encode())
         gate.open()
     result = reader.finish()
@@ -75,7 +75,7 @@ def test_stdout_a_file(server, env, tmp_path):
         proc = subprocess.Popen(GPT_PIPE + ["hi"], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE,
                                 env=env)
         try:
-            for word, gate in zip(WORDS, gates):
+            for word, gate in zip(WORDS, gates, strict=False):
                 deadline = time.monotonic() + 20
                 while word.encode() not in path.read_bytes():
                     assert time.monotonic() < deadline, f"{word!r} never reached the file"
@@ -94,7 +94,7 @@ def test_stdout_a_terminal(server, env):
     os.close(slave)
     seen = b""
     try:
-        for word, gate in zip(WORDS, gates):
+        for word, gate in zip(WORDS, gates, strict=False):
             deadline = time.monotonic() + 20
             while word.encode() not in seen:
                 left = deadline - time.monotonic()

@@ -38,19 +38,20 @@ def test_content_null_missing_role_only_and_usage_chunk():
 
 
 def test_choices_routed_by_index_not_position():
-    d, got = decode(ev({"choices": [{"index": 1, "delta": {"content": "B"}}, {"index": 0, "delta": {"content": "A"}}]}))
+    choices = [{"index": 1, "delta": {"content": "B"}}, {"index": 0, "delta": {"content": "A"}}]
+    _d, got = decode(ev({"choices": choices}))
     assert [t for _, t in got] == ["A"]
 
 
 def test_raw_bytes_kept_for_one_line_and_reserialised_for_many():
-    d, got = decode(Event("message", b'{"choices": [ ], "x":1}', 1), Event("message", b'{"a":\n 1}', 2))
+    _d, got = decode(Event("message", b'{"choices": [ ], "x":1}', 1), Event("message", b'{"a":\n 1}', 2))
     assert [r for r, _ in got] == [b'{"choices": [ ], "x":1}', b'{"a":1}']
 
 
 def test_two_chunks_on_consecutive_data_lines():
     a = json.dumps({"choices": [{"index": 0, "delta": {"content": "a"}}]})
     b = json.dumps({"choices": [{"index": 0, "delta": {"content": "b"}}]})
-    d, got = decode(Event("message", f"{a}\n{b}".encode(), 2))
+    _d, got = decode(Event("message", f"{a}\n{b}".encode(), 2))
     assert [t for _, t in got] == ["a", "b"]
 
 
@@ -87,7 +88,7 @@ def test_bad_chunks_are_protocol_errors(data):
 
 
 def test_invalid_utf8_becomes_replacement_character():
-    d, got = decode(Event("message", b'{"choices":[{"delta":{"content":"a\xffb"}}]}', 1))
+    _d, got = decode(Event("message", b'{"choices":[{"delta":{"content":"a\xffb"}}]}', 1))
     assert got[0][1] == "a\ufffdb"
 
 
