@@ -5,7 +5,7 @@ PREFIX ?= $(HOME)/.local
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test bench install uninstall man lint clean
+.PHONY: all demo test install uninstall man lint clean
 all: test
 
 # The virtual environment, with the project (editable) and its test tools.
@@ -20,9 +20,6 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
-
-bench: $(STAMP)
-	$(PY) bench/bench.py
 
 # The command in a virtual environment of its own under PREFIX/lib, linked into
 # PREFIX/bin, and the man page into PREFIX/share/man/man1.
