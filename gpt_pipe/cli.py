@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import sys
-from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import click
@@ -47,23 +46,26 @@ class Interrupted(Exception):
         self.code = code
 
 
-@dataclass
 class Settings:
-    prompt: tuple[str, ...]
-    model: str
-    base_url: str
-    api_key_file: str | None
-    key_file_from_flag: bool
-    system: str | None
-    messages: str | None
-    no_stdin: bool
-    mode: str  # "text", "full" or "jsonl"
-    newline: bool
-    list_models: bool
-    connect_timeout: float
-    idle_timeout: float
-    debug: bool
-    body: dict[str, Any] = field(default_factory=dict)
+    """What the command line, environment and config file asked for."""
+
+    # A plain class: dataclasses imports inspect, a cost paid on every start-up.
+    def __init__(self, **values: Any) -> None:
+        self.prompt: tuple[str, ...] = values["prompt"]
+        self.model: str = values["model"]
+        self.base_url: str = values["base_url"]
+        self.api_key_file: str | None = values["api_key_file"]
+        self.key_file_from_flag: bool = values["key_file_from_flag"]
+        self.system: str | None = values["system"]
+        self.messages: str | None = values["messages"]
+        self.no_stdin: bool = values["no_stdin"]
+        self.mode: str = values["mode"]  # "text", "full" or "jsonl"
+        self.newline: bool = values["newline"]
+        self.list_models: bool = values["list_models"]
+        self.connect_timeout: float = values["connect_timeout"]
+        self.idle_timeout: float = values["idle_timeout"]
+        self.debug: bool = values["debug"]
+        self.body: dict[str, Any] = {}
 
 
 def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:

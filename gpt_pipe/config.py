@@ -10,24 +10,24 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
 
 
-def config_path() -> Path:
+def config_path() -> str:
     base = os.environ.get("XDG_CONFIG_HOME", "")
     if not base or not os.path.isabs(base):
         base = os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "gpt-pipe" / "config.toml"
+    return os.path.join(base, "gpt-pipe", "config.toml")
 
 
 def load_config(allowed: set[str], warn: Callable[[str], None]) -> dict[str, Any]:
     """The config file as a ``default_map``; {} when there is none. Exit 78 if unreadable."""
     path = config_path()
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            data = f.read()
     except FileNotFoundError:
         return {}
     except OSError as exc:
