@@ -146,3 +146,31 @@ def test_version_and_help(run):
     assert (r.code, r.out) == (0, f"gpt-pipe {__version__}\n".encode())
     r = run("--help")
     assert r.code == 0 and b"Examples:" in r.out and b"--jsonl" in r.out
+
+
+CRASH = """
+import sys
+import gpt_pipe.pipeline
+def crash(*args):
+    raise ZeroDivisionError("simulated bug")
+gpt_pipe.pipeline.run_chat = crash
+from gpt_pipe.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_internal_error_is_one_line_exit_70_traceback_only_with_debug(server, env, debug):
+    import subprocess
+    import sys
+
+    args = ["--debug", "hi"] if debug else ["hi"]
+    proc = subprocess.run([sys.executable, "-c", CRASH, *args], env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=60)
+    err = proc.stderr.decode()
+    assert proc.returncode == 70 and proc.stdout == b""
+    assert err.splitlines()[-1].startswith("gpt-pipe: internal error: ZeroDivisionError: simulated bug")
+    assert ("Traceback" in err) is debug
+    if not debug:
+        assert err.count("\n") == 1
+    assert KEY not in err
