@@ -40,7 +40,7 @@ Exit status: 0 answer complete, 2 usage, 3 truncated (length), 4 content filter,
 SECONDS = click.FloatRange(min=0, min_open=True)
 
 
-class Interrupted(Exception):
+class Interrupted(BaseException):  # like KeyboardInterrupt: no library's "except Exception" eats it
     def __init__(self, code: ExitCode, what: str) -> None:
         super().__init__(what)
         self.code = code
@@ -55,7 +55,8 @@ class Settings:
         self.model: str = values["model"]
         self.base_url: str = values["base_url"]
         self.api_key_file: str | None = values["api_key_file"]
-        self.key_file_from_flag: bool = values["key_file_from_flag"]
+        self.api_key_cmd: str | None = values["api_key_cmd"]
+        self.key_from_flag: bool = values["key_from_flag"]
         self.system: str | None = values["system"]
         self.messages: str | None = values["messages"]
         self.no_stdin: bool = values["no_stdin"]
@@ -64,6 +65,11 @@ class Settings:
         self.list_models: bool = values["list_models"]
         self.connect_timeout: float = values["connect_timeout"]
         self.idle_timeout: float = values["idle_timeout"]
+        self.max_time: float | None = values["max_time"]
+        self.retries: int = values["retries"]
+        self.max_retry_wait: float = values["max_retry_wait"]
+        self.ca_bundle: str | None = values["ca_bundle"]
+        self.quiet: bool = values["quiet"]
         self.debug: bool = values["debug"]
         self.body: dict[str, Any] = {}
 
@@ -98,6 +104,7 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--base-url", envvar="GREENPT_BASE_URL", default=DEFAULT_BASE_URL, show_default=True, metavar="URL",
               help="API base URL [env GREENPT_BASE_URL].")
 @click.option("--api-key-file", metavar="FILE", help=f"Read the API key from FILE (else env {KEY_VARIABLE}).")
+@click.option("--api-key-cmd", metavar="CMD", help="Run CMD (a shell command) and use its output as the API key.")
 @click.option("--temperature", type=float, help="Sampling temperature.")
 @click.option("--max-tokens", type=click.IntRange(min=1), help="Most tokens to generate.")
 @click.option("--top-p", type=float, help="Nucleus sampling probability mass.")
@@ -113,6 +120,13 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
               help="Longest wait to connect.")
 @click.option("--idle-timeout", type=SECONDS, default=120.0, show_default=True, metavar="SECONDS",
               help="Longest silence from the server.")
+@click.option("--max-time", type=SECONDS, metavar="SECONDS", help="Longest time for the whole run, retries included.")
+@click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True, envvar="GPT_PIPE_RETRIES",
+              metavar="N", help="Retries of a failure that is safe to retry [env GPT_PIPE_RETRIES].")
+@click.option("--max-retry-wait", type=click.FloatRange(min=0), default=60.0, show_default=True, metavar="SECONDS",
+              help="Longest wait before a retry; a longer Retry-After ends the run (75).")
+@click.option("--ca-bundle", metavar="FILE", help="Trust the CA certificates in FILE (PEM) for TLS.")
+@click.option("-q", "--quiet", is_flag=True, help="No retry notes and no warnings on stderr (errors still show).")
 @click.option("--debug", is_flag=True, help="Diagnostics on stderr (the key redacted).")
 @click.version_option(__version__, "-V", "--version", prog_name="gpt-pipe", message="%(prog)s %(version)s")
 @click.pass_context
@@ -124,12 +138,19 @@ def command(ctx: click.Context, **opts: Any) -> Settings:
     """
     if opts["full"] and opts["jsonl"]:
         raise click.UsageError("choose one of --full and --jsonl")
+    from_flag = {name for name in ("api_key_file", "api_key_cmd")
+                 if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE}
+    if len(from_flag) == 2 or (opts["api_key_file"] and opts["api_key_cmd"] and not from_flag):
+        raise click.UsageError("choose one of --api-key-file and --api-key-cmd")
+    if from_flag:  # a key source named on the command line beats one from the config file
+        opts["api_key_cmd" if "api_key_file" in from_flag else "api_key_file"] = None
     settings = Settings(
         prompt=opts["prompt"],
         model=opts["model"],
         base_url=opts["base_url"],
         api_key_file=opts["api_key_file"],
-        key_file_from_flag=ctx.get_parameter_source("api_key_file") is click.core.ParameterSource.COMMANDLINE,
+        api_key_cmd=opts["api_key_cmd"],
+        key_from_flag=bool(from_flag),
         system=opts["system"],
         messages=opts["messages"],
         no_stdin=opts["no_stdin"],
@@ -138,6 +159,11 @@ def command(ctx: click.Context, **opts: Any) -> Settings:
         list_models=opts["list_models"],
         connect_timeout=opts["connect_timeout"],
         idle_timeout=opts["idle_timeout"],
+        max_time=opts["max_time"],
+        retries=opts["retries"],
+        max_retry_wait=opts["max_retry_wait"],
+        ca_bundle=opts["ca_bundle"],
+        quiet=opts["quiet"],
         debug=opts["debug"],
     )
     for name in ("temperature", "max_tokens", "top_p", "seed"):
@@ -165,27 +191,55 @@ def _read_stdin() -> bytes | None:
         return None  # fd 0 closed or unusable: the same as no stdin
 
 
-def _api_key(settings: Settings) -> str:
+def _api_key(settings: Settings, log: Log) -> str:
+    """The key: a source named by flag, else GREENPT_API_KEY, else one from the config file."""
     env_key = os.environ.get(KEY_VARIABLE, "").strip()
-    if settings.api_key_file and (settings.key_file_from_flag or not env_key):
-        path = os.path.expanduser(settings.api_key_file)
-        try:
-            with open(path, "rb") as f:
-                key = f.read().decode("utf-8", "replace").strip()
-        except OSError as exc:
-            raise GptPipeError(f"cannot read API key file {path}: {exc.strerror}", ExitCode.CONFIG) from None
-        if not key:
-            raise GptPipeError(f"API key file {path} is empty", ExitCode.CONFIG)
-    elif env_key:
+    if env_key and not settings.key_from_flag:
         key = env_key
+    elif settings.api_key_cmd:
+        key = _key_from_command(settings.api_key_cmd)
+    elif settings.api_key_file:
+        key = _key_from_file(os.path.expanduser(settings.api_key_file), log)
     else:
         raise GptPipeError(
-            f"no API key: set {KEY_VARIABLE} (or use --api-key-file FILE)", ExitCode.CONFIG
+            f"no API key: set {KEY_VARIABLE} (or use --api-key-file FILE or --api-key-cmd CMD)", ExitCode.CONFIG
         )
     if any(ch.isspace() or not ch.isprintable() or ord(ch) > 126 for ch in key):
         # requests would reject it with the key itself in the message.
         raise GptPipeError("the API key holds spaces or characters a header cannot carry", ExitCode.CONFIG)
     return key
+
+
+def _key_from_file(path: str, log: Log) -> str:
+    try:
+        with open(path, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            key = f.read().decode("utf-8", "replace").strip()
+    except OSError as exc:
+        raise GptPipeError(f"cannot read API key file {path}: {exc.strerror}", ExitCode.CONFIG) from None
+    if mode & 0o044:
+        log.warn(f"API key file {path} is readable by other users; fix with: chmod 600 {path}")
+    if not key:
+        raise GptPipeError(f"API key file {path} is empty", ExitCode.CONFIG)
+    return key
+
+
+def _key_from_command(command: str) -> str:
+    import subprocess
+
+    try:
+        done = subprocess.run(command, shell=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise GptPipeError(f"--api-key-cmd could not run: {exc}", ExitCode.CONFIG) from None
+    if done.returncode != 0:
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        why = lines[0] if lines else f"exit status {done.returncode}"
+        raise GptPipeError(f"--api-key-cmd failed: {why}", ExitCode.CONFIG)
+    # Password managers print the secret on the first line (pass show puts notes after it).
+    lines = done.stdout.decode("utf-8", "replace").strip().splitlines()
+    if not lines or not lines[0].strip():
+        raise GptPipeError("--api-key-cmd printed no key", ExitCode.CONFIG)
+    return lines[0].strip()
 
 
 def _build_request(settings: Settings) -> dict[str, Any]:
@@ -232,12 +286,15 @@ def _make_sink(settings: Settings, out: BinaryIO) -> Any:
 
 def _run(settings: Settings, log: Log) -> int:
     body = None if settings.list_models else _build_request(settings)
-    key = _api_key(settings)
+    key = _api_key(settings, log)
     log.set_secret(key)
+    if settings.ca_bundle and not os.path.isfile(os.path.expanduser(settings.ca_bundle)):
+        raise GptPipeError(f"--ca-bundle {settings.ca_bundle}: no such file", ExitCode.CONFIG)
 
     from gpt_pipe.client import Client
 
-    client = Client(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log)
+    client = Client(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log,
+                    ca_bundle=settings.ca_bundle and os.path.expanduser(settings.ca_bundle))
     if sys.stdout is None:  # started with stdout closed (>&-)
         raise GptPipeError("cannot write to stdout: it is closed", ExitCode.IOERR)
     out = sys.stdout.buffer
@@ -246,11 +303,12 @@ def _run(settings: Settings, log: Log) -> int:
 
         write_lines(out, client.list_models())
         return ExitCode.OK
-    from gpt_pipe.pipeline import run_chat
+    from gpt_pipe.pipeline import MaxTime, RetryPolicy, run_with_retries
 
     sink = _make_sink(settings, out)
     try:
-        return run_chat(client, body, sink, log)
+        return run_with_retries(client, body, sink, log, RetryPolicy(settings.retries, settings.max_retry_wait),
+                                MaxTime(settings.max_time))
     except (GptPipeError, Interrupted) as exc:
         message = exc.message if isinstance(exc, GptPipeError) else str(exc)
         sink.fail(log.scrub(message), exc.code)
@@ -287,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(result, Settings):
             return int(result or 0)  # --help, --version
         log.debugging = result.debug
+        log.quiet = result.quiet
         return int(_run(result, log))
     except click.UsageError as exc:
         log.error(f"{exc.format_message()} (see 'gpt-pipe --help')")

@@ -15,7 +15,7 @@ import requests
 import urllib3.exceptions
 
 from gpt_pipe import __version__
-from gpt_pipe.exitcodes import ExitCode, GptPipeError, for_http_status
+from gpt_pipe.exitcodes import RETRY_STATUSES, ExitCode, GptPipeError, for_http_status
 from gpt_pipe.log import Log, redact
 from gpt_pipe.stream import describe_error
 
@@ -32,8 +32,12 @@ class Stalled(GptPipeError):
 class Client:
     """One API endpoint with one key; ``post_chat`` and ``list_models`` talk to it."""
 
-    def __init__(self, base_url: str, api_key: str, connect_timeout: float, idle_timeout: float, log: Log) -> None:
+    def __init__(self, base_url: str, api_key: str, connect_timeout: float, idle_timeout: float, log: Log,
+                 ca_bundle: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self._verify: bool | str = ca_bundle or True  # certificates are always checked
+        if base_url.lower().startswith("http://") and not _is_loopback(_hostname(base_url)):
+            log.warn(f"sending the API key over plain http:// to {_host(base_url)}; anyone on the way can read it")
         self.idle_timeout = idle_timeout
         self._timeout = (connect_timeout, idle_timeout)
         self._key = api_key
@@ -78,23 +82,30 @@ class Client:
             raise GptPipeError(f"invalid base URL {self.base_url!r}: {exc}", ExitCode.CONFIG) from None
         if self._log.debugging:
             self._debug_request(prepared)
-        env = session.merge_environment_settings(prepared.url, {}, True, None, None)
+        env = session.merge_environment_settings(prepared.url, {}, True, self._verify, None)
         try:
             response = session.send(prepared, timeout=self._timeout, allow_redirects=True, **env)
         except requests.exceptions.ConnectTimeout:
-            raise GptPipeError(f"timed out connecting to {_host(url)}", ExitCode.TEMPFAIL) from None
+            raise GptPipeError(f"timed out connecting to {_host(url)}", ExitCode.TEMPFAIL, retryable=True) from None
         except requests.exceptions.ReadTimeout:
             raise GptPipeError(
                 f"{_host(url)} sent no response within {self.idle_timeout:g} s", ExitCode.TEMPFAIL
             ) from None
         except requests.exceptions.SSLError as exc:
             raise GptPipeError(f"TLS failure with {_host(url)}: {_reason(exc)}", ExitCode.UNAVAILABLE) from None
+        except requests.exceptions.ProxyError as exc:
+            raise GptPipeError(
+                f"proxy failure for {_host(url)}: {_reason(exc)}", ExitCode.UNAVAILABLE, retryable=True
+            ) from None
         except requests.exceptions.TooManyRedirects:
             raise GptPipeError(f"too many redirects from {url}", ExitCode.PROTOCOL) from None
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
             raise GptPipeError(f"invalid base URL {self.base_url!r}", ExitCode.CONFIG) from None
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError, OSError) as exc:
-            raise GptPipeError(f"cannot connect to {_host(url)}: {_reason(exc)}", ExitCode.UNAVAILABLE) from None
+            # Refused, reset, DNS: the request did not reach the model, so sending it again is safe.
+            raise GptPipeError(
+                f"cannot connect to {_host(url)}: {_reason(exc)}", ExitCode.UNAVAILABLE, retryable=True
+            ) from None
         except requests.RequestException as exc:
             raise GptPipeError(f"request to {_host(url)} failed: {_reason(exc)}", ExitCode.UNAVAILABLE) from None
         if self._log.debugging:
@@ -116,7 +127,13 @@ class Client:
         except (urllib3.exceptions.HTTPError, OSError):
             body = b""
         detail = _error_detail(body, response.headers.get("Content-Type", ""))
-        return GptPipeError(f"{line}: {detail}" if detail else line, for_http_status(status))
+        return GptPipeError(
+            f"{line}: {detail}" if detail else line,
+            for_http_status(status),
+            retryable=status in RETRY_STATUSES,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            brief=line.removeprefix("HTTP "),
+        )
 
     def _debug_request(self, prepared: requests.PreparedRequest) -> None:
         log = self._log
@@ -153,7 +170,7 @@ def iter_body(response: requests.Response, idle_timeout: float) -> Iterator[byte
             ) from None
         except (urllib3.exceptions.HTTPError, OSError):
             raise GptPipeError(
-                "the connection was closed before the answer finished", ExitCode.INCOMPLETE
+                "the connection was closed before the answer finished", ExitCode.INCOMPLETE, retryable=True
             ) from None
         if not data:
             return
@@ -179,6 +196,28 @@ def end_reads_after(response: requests.Response, seconds: float) -> threading.Ti
     return timer
 
 
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    import datetime
+
+    return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
+
+
 def _error_detail(body: bytes, content_type: str) -> str:
     text = body.decode("utf-8", "replace").strip()
     if not text:
@@ -200,6 +239,24 @@ def _host(url: str) -> str:
     match = re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#]*)", url)
     host = match.group(1) if match else url
     return host.rsplit("@", 1)[-1]  # never show credentials embedded in a URL
+
+
+def _hostname(url: str) -> str:
+    host = _host(url)
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.") or host.lower().endswith(".localhost"):
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _reason(exc: BaseException) -> str:

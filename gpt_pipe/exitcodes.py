@@ -65,7 +65,22 @@ class GptPipeError(Exception):
     Raised anywhere; caught only in ``cli``, which prints ``gpt-pipe: MESSAGE`` and exits.
     """
 
-    def __init__(self, message: str, code: ExitCode) -> None:
+    def __init__(
+        self,
+        message: str,
+        code: ExitCode,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        brief: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.retryable = retryable  # safe to send again, if nothing has been written yet
+        self.retry_after = retry_after  # seconds the server asked us to wait (Retry-After)
+        self.brief = brief or message  # the cause in a few words, for the retry line
+
+
+# The HTTP statuses worth another try: the server said "not now", not "no".
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})

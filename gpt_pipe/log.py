@@ -14,8 +14,9 @@ def redact(key: str) -> str:
 class Log:
     """Everything gpt-pipe says on stderr goes through here, so nothing can leak the key."""
 
-    def __init__(self, debug: bool = False) -> None:
+    def __init__(self, debug: bool = False, quiet: bool = False) -> None:
         self.debugging = debug
+        self.quiet = quiet  # -q: no retry notes and no warnings; errors still show
         self._secret = ""
 
     def set_secret(self, key: str) -> None:
@@ -30,7 +31,12 @@ class Log:
         self._line(message)
 
     def warn(self, message: str) -> None:
-        self._line(f"warning: {message}")
+        if not self.quiet:
+            self._line(f"warning: {message}")
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            self._line(message)
 
     def debug(self, message: str) -> None:
         if self.debugging:

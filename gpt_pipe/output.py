@@ -39,6 +39,10 @@ def write_lines(out: BinaryIO, lines: list[str]) -> None:
 class Sink:
     def __init__(self, out: BinaryIO) -> None:
         self._out = out
+        self.written = False  # once true, sending the request again would repeat text
+
+    def reset(self) -> None:
+        """Forget what a failed attempt collected but never wrote, before a retry."""
 
     def chunk(self, raw: bytes, text: str) -> None:
         raise NotImplementedError
@@ -53,6 +57,7 @@ class Sink:
         self.flush()
 
     def _write(self, data: bytes) -> None:
+        self.written = True
         try:
             self._out.write(data)
             self._out.flush()
@@ -76,6 +81,9 @@ class TextSink(Sink):
     def chunk(self, raw: bytes, text: str) -> None:
         if text:
             self._parts.append(text)
+
+    def reset(self) -> None:
+        self._parts.clear()
 
     def flush(self) -> None:
         if self._parts:
@@ -102,6 +110,9 @@ class FullSink(Sink):
         if text:
             self._parts.append(text)
 
+    def reset(self) -> None:
+        self._parts.clear()
+
     def complete(self) -> None:
         text = "".join(self._parts)
         if self._newline and text and not text.endswith("\n"):
@@ -122,6 +133,9 @@ class JsonlSink(Sink):
 
     def chunk(self, raw: bytes, text: str) -> None:
         self._lines.append(raw)
+
+    def reset(self) -> None:
+        self._lines.clear()
 
     def flush(self) -> None:
         if self._lines:

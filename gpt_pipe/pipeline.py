@@ -6,6 +6,9 @@ them; the caller tells the sink how the run failed.
 
 from __future__ import annotations
 
+import random
+import signal
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,7 +53,87 @@ def sniff(head: bytes, content_type: str, eof: bool) -> str | None:
     return "other"
 
 
-def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log) -> ExitCode:
+class MaxTimeReached(BaseException):
+    """Raised by SIGALRM wherever the run is; a BaseException so no library swallows it."""
+
+
+class MaxTime:
+    """--max-time: one SIGALRM for the whole run, retries and waits included."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+
+    def arm(self) -> None:
+        if self.seconds:
+            signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def disarm(self) -> None:
+        if self.seconds:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    @staticmethod
+    def _fire(signum: int, frame: Any) -> None:
+        raise MaxTimeReached
+
+
+class RetryPolicy:
+    def __init__(self, retries: int, max_wait: float, base: float = 1.0) -> None:
+        self.retries = retries
+        self.max_wait = max_wait
+        self.base = base
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with "equal jitter": half fixed, half random."""
+        delay = min(self.max_wait, self.base * 2**attempt)
+        return delay / 2 + random.uniform(0, delay / 2)
+
+
+def run_with_retries(
+    client: Client, body: dict[str, Any], sink: Sink, log: Log, policy: RetryPolicy, max_time: MaxTime
+) -> ExitCode:
+    """``run_chat``, sent again after a failure that is safe to retry while nothing is written."""
+    max_time.arm()
+    try:
+        return _attempts(client, body, sink, log, policy, max_time)
+    except MaxTimeReached:
+        sink.flush()  # text already received is kept, like any other failure
+        if sink.written:
+            raise GptPipeError(
+                f"stopped by --max-time ({max_time.seconds:g} s) before the answer finished; partial text kept",
+                ExitCode.INCOMPLETE,
+            ) from None
+        raise GptPipeError(f"no answer within --max-time ({max_time.seconds:g} s)", ExitCode.TEMPFAIL) from None
+    finally:
+        max_time.disarm()
+
+
+def _attempts(
+    client: Client, body: dict[str, Any], sink: Sink, log: Log, policy: RetryPolicy, max_time: MaxTime
+) -> ExitCode:
+    attempt = 0
+    while True:
+        try:
+            return run_chat(client, body, sink, log, max_time)
+        except GptPipeError as error:
+            if not error.retryable or sink.written or attempt >= policy.retries:
+                if attempt:
+                    error.message += f" (after {attempt} {'retry' if attempt == 1 else 'retries'})"
+                raise
+            if error.retry_after is not None and error.retry_after > policy.max_wait:
+                raise GptPipeError(
+                    f"{error.message}; the server asks to retry after {error.retry_after:g} s, "
+                    f"longer than --max-retry-wait ({policy.max_wait:g} s)",
+                    ExitCode.TEMPFAIL,
+                ) from None
+            delay = error.retry_after if error.retry_after is not None else policy.backoff(attempt)
+            attempt += 1
+            log.note(f"{error.brief}, retrying in {delay:.1f} s ({attempt}/{policy.retries})")
+            sink.reset()
+            time.sleep(delay)
+
+
+def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log, max_time: MaxTime | None = None) -> ExitCode:
     decoder = StreamDecoder(sink.chunk)
     response = client.post_chat(body)
     try:
@@ -68,7 +151,7 @@ def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log) -> Exit
         if kind == "json":
             decoder.feed_completion(head + b"".join(reads))
         elif kind == "sse":
-            _read_events(head, reads, decoder, sink, response, log)
+            _read_events(head, reads, decoder, sink, response, log, max_time)
         else:
             raise GptPipeError(_not_a_stream(head, content_type), ExitCode.PROTOCOL)
     except Stalled:
@@ -79,6 +162,8 @@ def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log) -> Exit
     finally:
         response.close()
     code, warning = decoder.outcome()
+    if max_time is not None:
+        max_time.disarm()  # --full writes all its text now: the alarm must not cut it
     if warning:
         log.warn(warning)
     sink.complete()
@@ -86,7 +171,7 @@ def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log) -> Exit
 
 
 def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, sink: Sink, response: Any,
-                 log: Log) -> None:
+                 log: Log, max_time: MaxTime | None) -> None:
     parser = SSEParser()
     feed = decoder.feed
     timer = None
@@ -101,6 +186,9 @@ def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, si
             if decoder.done:
                 return
             if timer is None and decoder.finish_reason is not None:
+                # The answer is complete: only the short tail is left, bounded by its own timer.
+                if max_time is not None:
+                    max_time.disarm()
                 timer = end_reads_after(response, AFTER_FINISH_TIMEOUT)
             data = next(reads, b"")
             if not data:

@@ -180,6 +180,7 @@ class StreamDecoder:
         raise GptPipeError(
             "the stream ended before the answer finished (connection closed)",
             ExitCode.INCOMPLETE,
+            retryable=True,
         )
 
 

@@ -38,6 +38,7 @@ class Result:
     code: int
     out: bytes
     err: str
+    seconds: float = 0.0  # wall time, to catch hangs (never a speed target)
 
     def __repr__(self) -> str:  # what a failing assertion shows
         return f"Result(code={self.code}, out={self.out[:300]!r}, err={self.err[:600]!r})"
@@ -67,6 +68,8 @@ def env(server: Server, home: Path) -> dict[str, str]:
         "GREENPT_API_KEY": KEY,
         "GREENPT_BASE_URL": server.url,
         "NO_PROXY": "*",
+        # One attempt unless a test asks for retries: the retry tests set --retries themselves.
+        "GPT_PIPE_RETRIES": "0",
     }
 
 
@@ -79,10 +82,12 @@ def run(env: dict[str, str]):
         e = dict(env, **(extra_env or {}))
         for name in drop_env:
             e.pop(name, None)
+        began = time.monotonic()
         proc = subprocess.run(GPT_PIPE + list(args), input=stdin,
                               stdin=None if stdin is not None else subprocess.DEVNULL,
                               capture_output=True, env=e, timeout=PROCESS_TIMEOUT)
-        result = Result(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
+        result = Result(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"),
+                        time.monotonic() - began)
         # Checked on every run: the key never shows, and no traceback without --debug.
         assert KEY not in result.err and KEY.encode() not in result.out, result
         assert "--debug" in args or "Traceback" not in result.err, result

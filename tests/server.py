@@ -55,6 +55,10 @@ class Hang:
     """Send nothing more until the server stops (a stalled stream)."""
 
 
+class UntilGone:
+    """Keep sending SSE comments (bounded) until the client has gone; then set ``client_gone``."""
+
+
 @dataclass
 class Raw:
     """Bytes written to the socket as they are, outside any framing."""
@@ -62,7 +66,7 @@ class Raw:
     data: bytes
 
 
-Step = bytes | Gate | Pause | Cut | Hang | Raw
+Step = bytes | Gate | Pause | Cut | Hang | Raw | UntilGone
 
 
 @dataclass
@@ -94,11 +98,25 @@ REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 402: "Payment Req
 
 
 class Server:
-    """Answers every request with ``reply`` (a Reply, or a function of the Request)."""
+    """Answers every request with ``reply`` (a Reply, or a function of the Request).
 
-    def __init__(self, reply: Reply | Callable[[Request], Reply] | None = None) -> None:
+    ``tls=(certfile, keyfile)`` serves HTTPS. ``tunnel_to=port`` makes it a proxy that
+    answers CONNECT by piping the connection to 127.0.0.1:port, whatever host was asked
+    for (so no name is ever looked up).
+    """
+
+    def __init__(self, reply: Reply | Callable[[Request], Reply] | None = None,
+                 tls: tuple[str, str] | None = None, tunnel_to: int | None = None) -> None:
         self.reply = reply or Reply(sse_chunks(["Hello"], finish="stop"))
         self.requests: list[Request] = []
+        self.client_gone = threading.Event()
+        self._tunnel_to = tunnel_to
+        self._tls = None
+        if tls:
+            import ssl
+
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.load_cert_chain(*tls)
         self._stop = threading.Event()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -141,10 +159,16 @@ class Server:
     def _serve(self, conn: socket.socket) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
+            if self._tls:
+                conn.settimeout(30)
+                conn = self._tls.wrap_socket(conn, server_side=True)
             request = _read_request(conn)
             if request is None:
                 return
             self.requests.append(request)
+            if request.method == "CONNECT" and self._tunnel_to:
+                self._tunnel(conn)
+                return
             reply = self.reply(request) if callable(self.reply) else self.reply
             self._write(conn, reply)
         except OSError:
@@ -154,6 +178,29 @@ class Server:
                 conn.close()
             except OSError:
                 pass
+
+    def _tunnel(self, conn: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self._tunnel_to), timeout=30)
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        def pipe(src: socket.socket, dst: socket.socket) -> None:
+            try:
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for sock in (src, dst):
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        other = threading.Thread(target=pipe, args=(upstream, conn), daemon=True)
+        other.start()
+        pipe(conn, upstream)
+        other.join(30)
+        upstream.close()
 
     def _write(self, conn: socket.socket, reply: Reply) -> None:
         pieces: list[Step] = list(reply.steps)
@@ -194,6 +241,16 @@ class Server:
             elif isinstance(piece, Hang):
                 self._stop.wait()
                 return
+            elif isinstance(piece, UntilGone):
+                ping = b"7\r\n: ping\n\r\n" if reply.framing == "chunked" else b": ping\n"
+                try:
+                    for _ in range(2000):  # at most 20 s
+                        conn.sendall(ping)
+                        if self._stop.wait(0.01):
+                            return
+                except OSError:
+                    self.client_gone.set()
+                return
         if reply.framing == "chunked":
             conn.sendall(b"0\r\n\r\n")
 
@@ -223,6 +280,17 @@ def _read_request(conn: socket.socket) -> Request | None:
 
 
 # Building blocks for replies ------------------------------------------------------------
+
+def replies(*answers: Reply) -> Callable[[Request], Reply]:
+    """Answer the n-th request with the n-th reply (the last one repeats)."""
+    served = []
+
+    def answer(request: Request) -> Reply:
+        served.append(request)
+        return answers[min(len(served), len(answers)) - 1]
+
+    return answer
+
 
 def chunk(content: str | None = None, finish: str | None = None, role: str | None = None, index: int = 0,
           **extra: Any) -> dict[str, Any]:
