@@ -274,13 +274,13 @@ def _build_request(settings: Settings) -> dict[str, Any]:
     return body
 
 
-def _make_sink(settings: Settings, out: BinaryIO) -> Any:
+def _make_sink(settings: Settings, out: BinaryIO, secret: str) -> Any:
     from gpt_pipe.output import FullSink, JsonlSink, TextSink
 
     if settings.mode == "full":
         return FullSink(out, settings.newline)
     if settings.mode == "jsonl":
-        return JsonlSink(out)
+        return JsonlSink(out, secret)
     return TextSink(out, settings.newline)
 
 
@@ -305,7 +305,7 @@ def _run(settings: Settings, log: Log) -> int:
         return ExitCode.OK
     from gpt_pipe.pipeline import MaxTime, RetryPolicy, run_with_retries
 
-    sink = _make_sink(settings, out)
+    sink = _make_sink(settings, out, key)
     try:
         return run_with_retries(client, body, sink, log, RetryPolicy(settings.retries, settings.max_retry_wait),
                                 MaxTime(settings.max_time))

@@ -127,11 +127,16 @@ class FullSink(Sink):
 class JsonlSink(Sink):
     """--jsonl: every chunk as one line of JSON, then an error line if the run failed."""
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: BinaryIO, secret: str = "") -> None:
         super().__init__(out)
         self._lines: list[bytes] = []
+        self._secret = secret.encode() if secret else b"\0"  # b"\0" never occurs in a JSON line
 
     def chunk(self, raw: bytes, text: str) -> None:
+        if self._secret in raw:  # a server that echoes the key (in an error, say) must not log it
+            from gpt_pipe.log import redact
+
+            raw = raw.replace(self._secret, redact(self._secret.decode()).encode())
         self._lines.append(raw)
 
     def reset(self) -> None:

@@ -136,6 +136,14 @@ def test_server_echoing_the_key_never_shows_it(run, server):
         assert r.code == 77 and KEY not in r.err and KEY.encode() not in r.out and "sk-…WXYZ" in r.err
 
 
+def test_server_echoing_the_key_inside_the_stream_never_shows_it(run, server):
+    server.reply = Reply([f'data: {{"error": {{"message": "bad key {KEY}"}}}}\n\n'.encode()])
+    r = run("--jsonl", "hi")
+    assert r.code == 69 and "sk-…WXYZ" in r.err
+    messages = [json.loads(line)["error"]["message"] for line in r.out.splitlines()]
+    assert messages == ["bad key sk-…WXYZ", "server error: bad key sk-…WXYZ"]
+
+
 def test_key_with_newline_is_rejected_without_showing_it(run, server):
     r = run("hi", extra_env={"GREENPT_API_KEY": "sk-abc\ndef-secret"})
     assert r.code == 78 and "secret" not in r.err
