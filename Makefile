@@ -5,7 +5,7 @@ PREFIX ?= $(HOME)/.local
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test install uninstall man lint clean
+.PHONY: all demo test bench install uninstall man lint clean
 all: test
 
 # The virtual environment, with the project (editable) and its test tools.
@@ -20,6 +20,18 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The benchmark runs a regular (not editable) install, as users get it, in a venv of its own.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: $(wildcard gpt_pipe/*.py) setup.cfg pyproject.toml
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet --force-reinstall --no-deps .
+	$(BENCH_VENV)/bin/python -m pip install --quiet .
+	@touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/bench.py $(BENCH_ARGS)
 
 # The command in a virtual environment of its own under PREFIX/lib, linked into
 # PREFIX/bin, and the man page into PREFIX/share/man/man1.
@@ -43,4 +55,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check gpt_pipe tests
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,5 +1,3 @@
-import sys
+from gpt_pipe.cli import entry
 
-from gpt_pipe.cli import main
-
-sys.exit(main())
+entry()

@@ -71,13 +71,14 @@ Step = bytes | Gate | Pause | Cut | Hang | Raw | UntilGone
 
 @dataclass
 class Reply:
-    steps: list[Step] = field(default_factory=list)
+    steps: Iterable[Step] = field(default_factory=list)  # may be a generator: sent as produced
     status: int = 200
     reason: str = ""
     content_type: str | None = "text/event-stream"
     framing: str = "chunked"  # "chunked", "close" or "length"
     gzip: bool = False
     headers: dict[str, str] = field(default_factory=dict)
+    length: int | None = None  # Content-Length to announce for lazily produced steps
 
 
 @dataclass
@@ -203,12 +204,11 @@ class Server:
         upstream.close()
 
     def _write(self, conn: socket.socket, reply: Reply) -> None:
-        pieces: list[Step] = list(reply.steps)
+        pieces: Iterable[Step] = reply.steps
         if reply.gzip:
-            compressor = zlib.compressobj(wbits=31)
-            pieces = [compressor.compress(p) + compressor.flush(zlib.Z_SYNC_FLUSH) if isinstance(p, bytes) else p
-                      for p in pieces]
-            pieces.append(compressor.flush())
+            pieces = _gzipped(pieces)
+        if reply.framing == "length" and reply.length is None:
+            pieces = list(pieces)
         head = [f"HTTP/1.1 {reply.status} {reply.reason or REASONS.get(reply.status, 'Status')}"]
         if reply.content_type:
             head.append(f"Content-Type: {reply.content_type}")
@@ -217,7 +217,10 @@ class Server:
         if reply.framing == "chunked":
             head.append("Transfer-Encoding: chunked")
         elif reply.framing == "length":
-            head.append(f"Content-Length: {sum(len(p) for p in pieces if isinstance(p, bytes))}")
+            length = reply.length
+            if length is None:
+                length = sum(len(p) for p in pieces if isinstance(p, bytes))  # type: ignore[union-attr]
+            head.append(f"Content-Length: {length}")
         head.append("Connection: close")
         head.extend(f"{k}: {v}" for k, v in reply.headers.items())
         conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
@@ -253,6 +256,14 @@ class Server:
                 return
         if reply.framing == "chunked":
             conn.sendall(b"0\r\n\r\n")
+
+
+def _gzipped(pieces: Iterable[Step]) -> Iterable[Step]:
+    # A sync flush after every piece: each delta can be decoded as soon as it arrives.
+    compressor = zlib.compressobj(wbits=31)
+    for piece in pieces:
+        yield compressor.compress(piece) + compressor.flush(zlib.Z_SYNC_FLUSH) if isinstance(piece, bytes) else piece
+    yield compressor.flush()
 
 
 def _read_request(conn: socket.socket) -> Request | None:

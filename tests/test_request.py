@@ -182,3 +182,12 @@ def test_internal_error_is_one_line_exit_70_traceback_only_with_debug(server, en
     if not debug:
         assert err.count("\n") == 1
     assert KEY not in err
+
+
+def test_python_dash_m_gpt_pipe(server, env):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "gpt_pipe", "hi"], env=env, input=b"", capture_output=True,
+                          timeout=60)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"Hello\n", b"")

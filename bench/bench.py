@@ -1,0 +1,264 @@
+"""gpt-pipe's benchmark: start-up, added latency, throughput, memory, imports.
+
+Runs gpt-pipe and two baselines against the project's local test server (127.0.0.1):
+  requests  bench/baseline_requests.py: click + requests, iter_lines, a flush per delta
+  curl|jq   curl -sN | sed | jq
+prints a table of absolute figures and ratios to the requests baseline, and writes
+bench/results.json. Standard library plus the project; `make bench` runs it.
+
+    python bench/bench.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from server import Pause, Reply, Server, chunk, event, sse_chunks  # noqa: E402
+
+KEY = "sk-bench-0000000000000000"
+GPT_PIPE = [str(Path(sys.executable).with_name("gpt-pipe"))]
+BASELINE = [sys.executable, str(ROOT / "bench" / "baseline_requests.py")]
+CURL_JQ = ("curl -sN --compressed -H \"Authorization: Bearer $GREENPT_API_KEY\" -H 'Content-Type: application/json'"
+           " -d '{\"model\":\"green-l\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true}'"
+           " \"$GREENPT_BASE_URL/chat/completions\""
+           " | sed -un '/^data: \\[DONE\\]/q; s/^data: //p'"
+           " | jq --unbuffered -j '.choices[0].delta.content // empty'")
+
+
+def clients(have_curl_jq: bool) -> dict[str, list[str]]:
+    found = {"gpt-pipe": GPT_PIPE + ["hi"], "requests": BASELINE + ["hi"]}
+    if have_curl_jq:
+        found["curl|jq"] = ["sh", "-c", CURL_JQ]
+    return found
+
+
+def environment(server: Server) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env.update(GREENPT_BASE_URL=server.url, GREENPT_API_KEY=KEY, NO_PROXY="*", GPT_PIPE_RETRIES="0")
+    env["XDG_CONFIG_HOME"] = "/nonexistent"  # no user config file in the measurements
+    return env
+
+
+def run_client(cmd: list[str], env: dict[str, str], on_data=None) -> dict:
+    """Run one client with stdout a pipe; times of start, first byte and exit; rusage."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env=env)
+    fd = proc.stdout.fileno()
+    first = None
+    size = 0
+    while True:
+        data = os.read(fd, 1 << 20)
+        if not data:
+            break
+        now = time.monotonic()
+        if first is None:
+            first = now
+        size += len(data)
+        if on_data:
+            on_data(data, now)
+    _, status, usage = os.wait4(proc.pid, 0)
+    end = time.monotonic()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stdout.close()
+    return {"start": start, "first": first, "end": end, "bytes": size, "code": proc.returncode,
+            "cpu": usage.ru_utime + usage.ru_stime, "maxrss_mib": usage.ru_maxrss / 1024}
+
+
+# 1. start-up: time to the first delta and to exit ---------------------------------------
+
+def bench_startup(runs: int, names: dict[str, list[str]]) -> dict:
+    marks: dict[str, float] = {}
+
+    def reply(request):
+        def steps():
+            yield from sse_chunks(["Hello", "! How", " can I help you today?"])
+            marks["last_byte"] = time.monotonic()
+        return Reply(steps())
+
+    results: dict[str, dict[str, list[float]]] = {n: {"first": [], "exit": [], "after_last": []} for n in names}
+    with Server(reply) as server:
+        env = environment(server)
+        for _ in range(runs):
+            for name, cmd in names.items():  # interleaved, so drift hits every client alike
+                r = run_client(cmd, env)
+                assert r["code"] == 0, (name, r)
+                results[name]["first"].append((r["first"] - r["start"]) * 1000)
+                results[name]["exit"].append((r["end"] - r["start"]) * 1000)
+                results[name]["after_last"].append((r["end"] - marks["last_byte"]) * 1000)
+    return {n: {k: statistics.median(v) for k, v in d.items()} for n, d in results.items()}
+
+
+# 2. added latency per delta -------------------------------------------------------------
+
+def bench_latency(deltas: int, interval: float, names: dict[str, list[str]]) -> dict:
+    width = len(f"{time.monotonic():.6f}")
+
+    def stamps():
+        for _ in range(deltas):
+            yield event(chunk(f"{time.monotonic():.6f};".rjust(width + 1, "0")))
+            yield Pause(interval)
+        yield from sse_chunks([])
+
+    sample = len(event(chunk("0" * width + ";")))
+    tail = sum(len(p) for p in sse_chunks([]))
+    framings = {"chunked": {}, "close": {"framing": "close"}, "length": {"framing": "length"},
+                "gzip": {"gzip": True}}
+    out: dict = {}
+    for framing, extra in framings.items():
+        length = deltas * sample + tail if framing == "length" else None
+        with Server(lambda request, extra=extra, length=length: Reply(stamps(), length=length, **extra)) as server:
+            env = environment(server)
+            for name, cmd in names.items():
+                lat: list[float] = []
+                pending = bytearray()
+
+                def on_data(data: bytes, now: float, lat=lat, pending=pending) -> None:
+                    pending.extend(data)
+                    *done, rest = bytes(pending).split(b";")
+                    pending[:] = rest
+                    lat.extend((now - float(s)) * 1000 for s in done if s)
+
+                r = run_client(cmd, env, on_data)
+                assert r["code"] == 0 and len(lat) == deltas, (name, framing, r, len(lat))
+                lat.sort()
+                out.setdefault(name, {})[framing] = {
+                    "p50": lat[len(lat) // 2], "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))], "max": lat[-1]}
+    return out
+
+
+# 3 and 4. throughput, CPU and memory ----------------------------------------------------
+
+def bulk_reply(n: int, text: str = "tok ") -> Reply:
+    one = event(chunk(text))
+    batch = 256
+
+    def steps():
+        # One HTTP chunk per event, as real servers send them; many per write, so the
+        # server is never the bottleneck.
+        block = b"".join(b"%x\r\n%s\r\n" % (len(one), one) for _ in range(batch))
+        for _ in range(n // batch):
+            yield Raw(block)
+        for _ in range(n % batch):
+            yield one
+        yield from sse_chunks([])
+
+    return Reply(steps())
+
+
+def bench_throughput(n: int, cases: dict[str, list[str]]) -> dict:
+    out = {}
+    with Server(lambda request: bulk_reply(n)) as server:
+        env = environment(server)
+        for name, cmd in cases.items():
+            r = run_client(cmd, env)
+            assert r["code"] == 0 and r["bytes"] >= 4 * n, (name, r)
+            wall = r["end"] - r["start"]
+            out[name] = {"wall_s": wall, "cpu_s": r["cpu"], "chunks_per_s": n / wall, "maxrss_mib": r["maxrss_mib"]}
+    return out
+
+
+# 5. imports -----------------------------------------------------------------------------
+
+def bench_imports() -> list[tuple[str, float]]:
+    with Server() as server:
+        env = dict(environment(server), PYTHONPROFILEIMPORTTIME="1")
+        proc = subprocess.run(GPT_PIPE + ["hi"], env=env, capture_output=True, stdin=subprocess.DEVNULL)
+    rows = []
+    for line in proc.stderr.decode().splitlines():
+        if line.startswith("import time:") and "|" in line and "cumulative" not in line:
+            _, cumulative, name = line.split("|")
+            if not name.startswith("  "):  # top-level imports only: their cumulative time counts once
+                rows.append((name.strip(), int(cumulative) / 1000))
+    return sorted(rows, key=lambda row: -row[1])[:10]
+
+
+from server import Raw  # noqa: E402  (used by bulk_reply)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="gpt-pipe benchmark")
+    parser.add_argument("--quick", action="store_true", help="fewer runs and smaller streams (a smoke test)")
+    args = parser.parse_args()
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    have_curl_jq = bool(shutil.which("curl") and shutil.which("jq"))
+    names = clients(have_curl_jq)
+    runs, deltas, big, huge = (3, 40, 20_000, 50_000) if args.quick else (11, 150, 100_000, 1_000_000)
+    results: dict = {"machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    print(f"gpt-pipe benchmark on {results['machine']}\n", flush=True)
+
+    s = results["startup"] = bench_startup(runs, names)
+    base = s["requests"]
+    print(f"1. start-up (median of {runs} interleaved runs, GreenPT example)")
+    print(f"   {'client':10} {'first delta':>12} {'exit':>10} {'exit - last byte':>17} {'first/requests':>15}")
+    for name, v in s.items():
+        print(f"   {name:10} {v['first']:9.1f} ms {v['exit']:7.1f} ms {v['after_last']:14.1f} ms"
+              f" {v['first'] / base['first']:14.2f}x")
+
+    lat = results["latency"] = bench_latency(deltas, 0.01, names)
+    print(f"\n2. added latency per delta, stdout a pipe ({deltas} deltas, 10 ms apart): p50 / p99 / max, ms")
+    print(f"   {'client':10}" + "".join(f" {f:>22}" for f in ("chunked", "close", "length", "gzip")))
+    for name, by in lat.items():
+        print(f"   {name:10}" + "".join(f" {v['p50']:6.2f}/{v['p99']:6.2f}/{v['max']:7.2f}" for v in by.values()))
+
+    cases = {"gpt-pipe": GPT_PIPE + ["hi"], "gpt-pipe --full": GPT_PIPE + ["--full", "hi"],
+             "gpt-pipe --jsonl": GPT_PIPE + ["--jsonl", "hi"], "requests": BASELINE + ["hi"]}
+    if have_curl_jq:
+        cases["curl|jq"] = ["sh", "-c", CURL_JQ]
+    t = results["throughput"] = bench_throughput(big, cases)
+    print(f"\n3. a {big:,}-delta stream (one HTTP chunk per event)")
+    print(f"   {'client':18} {'wall':>8} {'cpu':>8} {'chunks/s':>10} {'vs requests':>12} {'peak RSS':>10}")
+    for name, v in t.items():
+        print(f"   {name:18} {v['wall_s']:6.2f} s {v['cpu_s']:6.2f} s {v['chunks_per_s']:10,.0f}"
+              f" {v['chunks_per_s'] / t['requests']['chunks_per_s']:11.2f}x {v['maxrss_mib']:7.1f} MiB")
+
+    m = results["memory"] = {}
+    print("\n4. peak RSS (MiB) by stream length")
+    for mode in ("", "--jsonl", "--full"):
+        label = f"gpt-pipe {mode}".strip()
+        m[label] = {}
+        for n in (big, huge):
+            args_ = GPT_PIPE + ([mode] if mode else []) + ["hi"]
+            m[label][n] = bench_throughput(n, {label: args_})[label]["maxrss_mib"]
+        print(f"   {label:18} " + "  ".join(f"{n:>9,}: {v:5.1f}" for n, v in m[label].items()))
+
+    imports = results["imports"] = bench_imports()
+    print("\n5. python -X importtime of `gpt-pipe hi`: top ten imports (cumulative)")
+    for name, ms in imports:
+        print(f"   {ms:7.1f} ms  {name}")
+
+    path = ROOT / "bench" / "results.json"
+    path.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"\nwrote {path.relative_to(ROOT)}")
+    return 0
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
