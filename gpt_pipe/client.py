@@ -5,6 +5,7 @@ Every requests/urllib3 failure leaves this module as a GptPipeError with its exi
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import threading
@@ -155,20 +156,32 @@ def iter_body(response: requests.Response, idle_timeout: float) -> Iterator[byte
     bytes on a close-delimited or Content-Length body (a delta held back until 512 bytes
     pile up), and iter_lines splits a CRLF that straddles two reads into two line endings
     (requests issue #3980). ``read1`` returns whatever one receive brought, for every
-    framing, and decodes gzip as it goes; our SSE parser does the line splitting.
+    framing, and our SSE parser does the line splitting.
     """
-    read1 = response.raw.read1
+    raw = response.raw
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    direct = getattr(raw, "_fp", None)
+    if encoding in ("", "identity") and hasattr(direct, "read1"):
+        # urllib3's read1 wraps http.client's in an error catcher, a decoded-data queue and
+        # a decoder step on every call: a quarter of gpt-pipe's time on a stream of small
+        # events. With nothing to decode, the http.client response it holds (and keeps
+        # as ``_fp``) is read directly; the errors it raises are mapped below all the same.
+        read1 = direct.read1
+    else:
+
+        def read1(size: int) -> bytes:
+            return raw.read1(size, decode_content=True)
+
     while True:
         try:
-            data = read1(READ_SIZE, decode_content=True)
-        except urllib3.exceptions.ReadTimeoutError:
+            data = read1(READ_SIZE)
+        except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
             raise Stalled(f"the stream stalled: no data for {idle_timeout:g} s", ExitCode.INCOMPLETE) from None
         except urllib3.exceptions.DecodeError:
-            encoding = response.headers.get("Content-Encoding", "")
             raise GptPipeError(
                 f"protocol error: the body could not be decoded (Content-Encoding: {encoding})", ExitCode.PROTOCOL
             ) from None
-        except (urllib3.exceptions.HTTPError, OSError):
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError):
             raise GptPipeError(
                 "the connection was closed before the answer finished", ExitCode.INCOMPLETE, retryable=True
             ) from None

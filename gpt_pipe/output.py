@@ -130,7 +130,10 @@ class JsonlSink(Sink):
     def __init__(self, out: BinaryIO, secret: str = "") -> None:
         super().__init__(out)
         self._lines: list[bytes] = []
-        self._secret = secret.encode() if secret else b"\0"  # b"\0" never occurs in a JSON line
+        from gpt_pipe.log import MIN_SECRET
+
+        # b"\0" never occurs in a JSON line: the check below is then always false.
+        self._secret = secret.encode() if len(secret) >= MIN_SECRET else b"\0"
 
     def chunk(self, raw: bytes, text: str) -> None:
         if self._secret in raw:  # a server that echoes the key (in an error, say) must not log it

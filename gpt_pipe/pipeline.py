@@ -7,6 +7,7 @@ them; the caller tells the sink how the run failed.
 from __future__ import annotations
 
 import random
+import select
 import signal
 import time
 from collections.abc import Iterator
@@ -22,6 +23,9 @@ from gpt_pipe.stream import StreamDecoder
 # Once choice 0 has its finish reason, only the usage chunk and [DONE] can follow, and
 # they follow at once: a server that stalls after the answer must not hold the pipeline.
 AFTER_FINISH_TIMEOUT = 2.0
+
+# At most this many reads' worth of output is held back while more input is waiting.
+HOLD_LIMIT = 64
 
 _SSE_STARTS = (b"data:", b"event:", b"id:", b"retry:", b":", b"error:")
 
@@ -116,6 +120,7 @@ def _attempts(
         try:
             return run_chat(client, body, sink, log, max_time)
         except GptPipeError as error:
+            sink.flush()  # text received but held back is written first: it decides what follows
             if not error.retryable or sink.written or attempt >= policy.retries:
                 if attempt:
                     error.message += f" (after {attempt} {'retry' if attempt == 1 else 'retries'})"
@@ -174,6 +179,8 @@ def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, si
                  log: Log, max_time: MaxTime | None) -> None:
     parser = SSEParser()
     feed = decoder.feed
+    more_waiting = _more_waiting(response)
+    held = 0
     timer = None
     data = head
     try:
@@ -182,7 +189,13 @@ def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, si
                 feed(event)
                 if decoder.done:
                     break
-            sink.flush()  # everything this read completed leaves before the next read blocks
+            # Every delta leaves before a read that could block: while more bytes are
+            # already waiting, the next read returns at once, so the write can wait for
+            # it and one write carries a whole burst (bounded by HOLD_LIMIT reads).
+            held += 1
+            if held >= HOLD_LIMIT or decoder.done or not more_waiting():
+                sink.flush()
+                held = 0
             if decoder.done:
                 return
             if timer is None and decoder.finish_reason is not None:
@@ -194,7 +207,7 @@ def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, si
             if not data:
                 return
     except GptPipeError as error:
-        if decoder.finish_reason is None:
+        if decoder.finish_reason is None or error.code is ExitCode.IOERR:
             raise
         # The answer is complete; a tail that breaks off or misbehaves does not undo it.
         if error.code is not ExitCode.INCOMPLETE:
@@ -202,6 +215,16 @@ def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, si
     finally:
         if timer is not None:
             timer.cancel()
+
+
+def _more_waiting(response: Any) -> Any:
+    """A function that says, without blocking, whether the socket has unread bytes."""
+    try:
+        poller = select.poll()
+        poller.register(response.raw.fileno(), select.POLLIN)
+    except (OSError, ValueError, AttributeError):
+        return lambda: False  # cannot tell: then always write before reading again
+    return lambda: bool(poller.poll(0))
 
 
 def _not_a_stream(head: bytes, content_type: str) -> str:

@@ -20,6 +20,11 @@ class Event(NamedTuple):
     lines: int  # how many `data:` lines made it; 1 means `data` is one received line
 
 
+# Event(...) runs a Python-level __new__; the parser makes one per event, so it builds
+# the tuple directly (the same object, at a third of the cost).
+_new = tuple.__new__
+
+
 class SSEParser:
     """Incremental parser: ``feed`` each read, get back the events it completed.
 
@@ -51,6 +56,11 @@ class SSEParser:
         if b"\n" not in chunk:
             self._pending.append(chunk)
             return []
+        if (
+            chunk[-2:] == b"\n\n"
+            and not (self._pending or self._data or self._type or self._first_line)
+        ):
+            return self._blocks(chunk)
         lines = chunk.split(b"\n")
         if self._pending:
             self._pending.append(lines[0])
@@ -65,6 +75,22 @@ class SSEParser:
                 lines[0] = lines[0][3:]
         return self._lines(lines)
 
+    def _blocks(self, chunk: bytes) -> list[Event]:
+        """The hot path: a read of whole events, the parser holding nothing from before.
+
+        One `data:` line per event is by far the commonest shape; it costs one split per
+        event instead of one per line. Anything else goes through ``_lines``.
+        """
+        events: list[Event] = []
+        for block in chunk[:-2].split(b"\n\n"):
+            if block[:6] == b"data: " and b"\n" not in block:
+                events.append(_new(Event, ("message", block[6:], 1)))
+            else:
+                lines = block.split(b"\n")
+                lines.append(b"")
+                events.extend(self._lines(lines))
+        return events
+
     def _lines(self, lines: list[bytes]) -> list[Event]:
         events: list[Event] = []
         data = self._data
@@ -74,9 +100,8 @@ class SSEParser:
                 continue
             if not line:
                 if data:
-                    events.append(
-                        Event(self._type or "message", data[0] if len(data) == 1 else b"\n".join(data), len(data))
-                    )
+                    joined = data[0] if len(data) == 1 else b"\n".join(data)
+                    events.append(_new(Event, (self._type or "message", joined, len(data))))
                     data = self._data = []
                 self._type = ""
                 continue

@@ -47,10 +47,13 @@ def describe_error(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
+_decode_json = json.JSONDecoder().decode  # json.loads without its per-call argument checks
+
+
 def _loads(data: bytes) -> Any:
     # Decoded by us, not by json.loads(bytes): an invalid byte must become U+FFFD, and
     # json's encoding detection would read a stray NUL as UTF-16.
-    return json.loads(data.decode("utf-8", "replace"))
+    return _decode_json(data.decode("utf-8", "replace"))
 
 
 class StreamDecoder:
@@ -123,7 +126,7 @@ class StreamDecoder:
 
     def chunk(self, raw: bytes, obj: Any) -> None:
         """Handle one parsed chunk whose one-line form is ``raw``."""
-        if not isinstance(obj, dict):
+        if obj.__class__ is not dict:
             raise GptPipeError(
                 f"protocol error: a chunk is not a JSON object: {_excerpt(raw)}", ExitCode.PROTOCOL
             )
@@ -133,19 +136,19 @@ class StreamDecoder:
             raise GptPipeError(f"server error: {describe_error(obj)}", ExitCode.UNAVAILABLE)
         text = ""
         choices = obj.get("choices")
-        if isinstance(choices, list):
+        if choices.__class__ is list:
             for position, choice in enumerate(choices):
-                if not isinstance(choice, dict) or choice.get("index", position) != 0:
+                if choice.__class__ is not dict or choice.get("index", position) != 0:
                     continue
                 delta = choice.get("delta")
                 if delta is None:
                     delta = choice.get("message")  # a non-streamed answer's shape
-                if isinstance(delta, dict):
+                if delta.__class__ is dict:
                     content = delta.get("content")
-                    if isinstance(content, str):
+                    if content.__class__ is str:
                         text += content
                 reason = choice.get("finish_reason")
-                if reason and isinstance(reason, str):
+                if reason and reason.__class__ is str:
                     self.finish_reason = reason
         self._on_chunk(raw, text)
         if self.finish_reason == "error":
