@@ -52,7 +52,7 @@ man:
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff
-	$(VENV)/bin/ruff check gpt_pipe tests
+	$(VENV)/bin/ruff check gpt_pipe tests bench
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info .pytest_cache .hypothesis

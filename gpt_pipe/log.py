@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-
 # A "key" this short is a placeholder for a local server (sk-x, dummy): scrubbing it
 # would mangle ordinary words, and it guards nothing.
 MIN_SECRET = 8
