@@ -56,11 +56,20 @@ class SSEParser:
         if b"\n" not in chunk:
             self._pending.append(chunk)
             return []
-        if (
-            chunk[-2:] == b"\n\n"
-            and not (self._pending or self._data or self._type or self._first_line)
-        ):
-            return self._blocks(chunk)
+        if not (self._pending or self._data or self._type or self._first_line):
+            cut = chunk.rfind(b"\n\n") + 2
+            if cut == len(chunk):
+                return self._blocks(chunk)
+            if cut > 1:  # whole events, then the start of the next one
+                events = self._blocks(chunk[:cut])
+                events.extend(self._split(chunk[cut:]))
+                return events
+        return self._split(chunk)
+
+    def _split(self, chunk: bytes) -> list[Event]:
+        if b"\n" not in chunk:
+            self._pending.append(chunk)
+            return []
         lines = chunk.split(b"\n")
         if self._pending:
             self._pending.append(lines[0])

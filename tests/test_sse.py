@@ -102,3 +102,17 @@ def test_garbage_never_raises_and_split_does_not_matter(data, cuts):
 def test_byte_by_byte_equals_whole():
     assert parse(*[STREAM[i:i + 1] for i in range(len(STREAM))]) == parse(STREAM)
     assert [e.type for e in parse(STREAM)] == ["message", "ping", "message", "error", "message"]
+
+
+PIECES = [b"data: {\"a\": 1}\n\n", b"data: x\r\n\r\n", b"data:y\n\n", b": c\n", b"\n", b"\r", b"event: e\n",
+          b"data: two\ndata: lines\n\n", b"id: 3\n", b"error: boom\n\n", b"data: [DONE]\n\n", b"data:\n\n",
+          b"data: \xe2\x80\xa8\n\n", b"retry: 1\r\n", b"\n\n\n"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=30), st.lists(st.integers(min_value=0, max_value=600), max_size=20))
+def test_fast_paths_agree_with_byte_by_byte(pieces, cuts):
+    stream = b"".join(pieces)
+    points = sorted({c for c in cuts if c <= len(stream)})
+    reads = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
+    assert parse(*reads) == parse(*[stream[i:i + 1] for i in range(len(stream))])
