@@ -23,7 +23,7 @@ from gpt_pipe.stream import describe_error
 
 # How much one read may return. The read returns whatever has arrived (read1), so this
 # only caps a burst; it never makes a delta wait.
-READ_SIZE = 65536
+READ_SIZE = 32768
 ERROR_BODY_LIMIT = 65536
 
 

@@ -24,8 +24,9 @@ from gpt_pipe.stream import StreamDecoder
 # they follow at once: a server that stalls after the answer must not hold the pipeline.
 AFTER_FINISH_TIMEOUT = 2.0
 
-# At most this many reads' worth of output is held back while more input is waiting.
-HOLD_LIMIT = 64
+# At most this much input's output is held back while more input is waiting: the
+# write per burst is what saves time; holding more only costs memory.
+HOLD_BYTES = 65536
 
 _SSE_STARTS = (b"data:", b"event:", b"id:", b"retry:", b":", b"error:")
 
@@ -191,9 +192,9 @@ def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, si
                     break
             # Every delta leaves before a read that could block: while more bytes are
             # already waiting, the next read returns at once, so the write can wait for
-            # it and one write carries a whole burst (bounded by HOLD_LIMIT reads).
-            held += 1
-            if held >= HOLD_LIMIT or decoder.done or not more_waiting():
+            # it and one write carries a whole burst (bounded by HOLD_BYTES of input).
+            held += len(data)
+            if held >= HOLD_BYTES or decoder.done or not more_waiting():
                 sink.flush()
                 held = 0
             if decoder.done:
