@@ -20,6 +20,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,8 +53,18 @@ def environment(server: Server) -> dict[str, str]:
     return env
 
 
+# ru_maxrss survives exec: a child forked from this (large) harness would report the
+# harness's own peak. GNU time forks the client from its own tiny process instead.
+GNU_TIME = "/usr/bin/time" if os.path.exists("/usr/bin/time") else None
+
+
 def run_client(cmd: list[str], env: dict[str, str], on_data=None) -> dict:
     """Run one client with stdout a pipe; times of start, first byte and exit; rusage."""
+    rss_file = None
+    if GNU_TIME:
+        fd, rss_file = tempfile.mkstemp(prefix="gpt-pipe-bench-rss-")
+        os.close(fd)
+        cmd = [GNU_TIME, "-f", "%M", "-o", rss_file, *cmd]
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             env=env)
@@ -74,8 +85,14 @@ def run_client(cmd: list[str], env: dict[str, str], on_data=None) -> dict:
     end = time.monotonic()
     proc.returncode = os.waitstatus_to_exitcode(status)
     proc.stdout.close()
+    maxrss = float("nan")
+    if rss_file:
+        with open(rss_file) as f:
+            text = f.read().strip().splitlines()
+        os.unlink(rss_file)
+        maxrss = int(text[-1]) / 1024 if text and text[-1].isdigit() else maxrss
     return {"start": start, "first": first, "end": end, "bytes": size, "code": proc.returncode,
-            "cpu": usage.ru_utime + usage.ru_stime, "maxrss_mib": usage.ru_maxrss / 1024}
+            "cpu": usage.ru_utime + usage.ru_stime, "maxrss_mib": maxrss}
 
 
 # 1. start-up: time to the first delta and to exit ---------------------------------------
@@ -185,8 +202,10 @@ def bench_imports() -> list[tuple[str, float]]:
     for line in proc.stderr.decode().splitlines():
         if line.startswith("import time:") and "|" in line and "cumulative" not in line:
             _, cumulative, name = line.split("|")
-            if not name.startswith("  "):  # top-level imports only: their cumulative time counts once
-                rows.append((name.strip(), int(cumulative) / 1000))
+            depth = (len(name) - len(name.lstrip()) - 1) // 2
+            # Our own modules only wrap the others; what they pull in is what costs.
+            if not name.strip().startswith("gpt_pipe"):
+                rows.append(("  " * min(depth, 3) + name.strip(), int(cumulative) / 1000))
     return sorted(rows, key=lambda row: -row[1])[:10]
 
 
@@ -200,6 +219,8 @@ def main() -> int:
     runs, deltas, big, huge = (3, 40, 20_000, 50_000) if args.quick else (11, 200, 100_000, 1_000_000)
     results: dict = {"machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     print(f"gpt-pipe benchmark on {results['machine']}\n", flush=True)
+    if not GNU_TIME:
+        print("(no /usr/bin/time: peak RSS shows as nan; `apt-get install time` measures it)\n")
 
     s = results["startup"] = bench_startup(runs, names)
     base = s["requests"]
@@ -237,7 +258,7 @@ def main() -> int:
         print(f"   {label:18} " + "  ".join(f"{n:>9,}: {v:5.1f}" for n, v in m[label].items()))
 
     imports = results["imports"] = bench_imports()
-    print("\n5. python -X importtime of `gpt-pipe hi`: top ten imports (cumulative)")
+    print("\n5. python -X importtime of `gpt-pipe hi`: the ten costliest imports (cumulative; indent = depth)")
     for name, ms in imports:
         print(f"   {ms:7.1f} ms  {name}")
 

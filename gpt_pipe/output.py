@@ -7,8 +7,10 @@ then either ``complete`` (the answer finished) or ``fail`` (the run failed).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+from collections.abc import Iterable
 from typing import BinaryIO
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
@@ -57,9 +59,14 @@ class Sink:
         self.flush()
 
     def _write(self, data: bytes) -> None:
+        self._write_all((data,))
+
+    def _write_all(self, pieces: Iterable[bytes]) -> None:
+        """Write and flush; the one way out to stdout, and the one place its errors map."""
         self.written = True
         try:
-            self._out.write(data)
+            for data in pieces:
+                self._out.write(data)
             self._out.flush()
         except BrokenPipeError:
             raise  # the reader left: not an error, see cli
@@ -123,11 +130,14 @@ class FullSink(Sink):
         self._parts.clear()
 
     def complete(self) -> None:
-        text = "".join(self._blocks) + "".join(self._parts)
-        if self._newline and text and not text.endswith("\n"):
-            text += "\n"
-        if text:
-            self._write(encode_text(text))
+        # Still all or nothing: the writes start only now that the answer is complete.
+        # Block by block, so the text is never copied whole (joined, then encoded).
+        blocks = [block for block in (*self._blocks, "".join(self._parts)) if block]
+        self.reset()
+        if not blocks:
+            return
+        ending = (b"\n",) if self._newline and not blocks[-1].endswith("\n") else ()
+        self._write_all(itertools.chain(map(encode_text, blocks), ending))
 
     def fail(self, message: str, code: int) -> None:
         self.reset()
