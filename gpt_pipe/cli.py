@@ -5,6 +5,7 @@ This is the one place that catches GptPipeError, prints its one line and exits.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -306,6 +307,7 @@ def _run(settings: Settings, log: Log) -> int:
     from gpt_pipe.pipeline import MaxTime, RetryPolicy, run_with_retries
 
     sink = _make_sink(settings, out, key)
+    start_streaming()
     try:
         return run_with_retries(client, body, sink, log, RetryPolicy(settings.retries, settings.max_retry_wait),
                                 MaxTime(settings.max_time))
@@ -332,13 +334,12 @@ def _die_of_sigpipe() -> int:
     return ExitCode.SIGPIPE  # not reached unless SIGPIPE is blocked
 
 
-def entry() -> None:
-    """The console script: run, flush, and leave without the interpreter's slow teardown.
+def finish(code: int) -> int:
+    """Flush stdout and stderr before a fast exit; the exit code to leave with.
 
-    Finalising the modules that requests loads costs ~20 ms after the last byte; with
-    stdout and stderr flushed there is nothing left for it to do.
+    Finalising the modules that requests loads costs ~20 ms after the last byte; with the
+    output flushed, nothing is left for it to do, so the console entry skips it.
     """
-    code = main()
     try:
         sys.stdout.flush()
     except BrokenPipeError:
@@ -349,7 +350,15 @@ def entry() -> None:
         sys.stderr.flush()
     except (OSError, ValueError, AttributeError):
         pass
-    os._exit(code)
+    return code
+
+
+def start_streaming() -> None:
+    """Start-up is over: everything imported so far lives until exit, so the cyclic GC
+    (off while importing, see __main__) is back on with those objects frozen out of its
+    way, and a full collection can never pause the stream for milliseconds."""
+    gc.freeze()
+    gc.enable()
 
 
 def main(argv: list[str] | None = None) -> int:
