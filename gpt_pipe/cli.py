@@ -34,8 +34,9 @@ Examples:
 \b
 Exit status: 0 answer complete, 2 usage, 3 truncated (length), 4 content filter,
 5 tool calls, 6 other finish reason, 7 stream cut off, 65 bad input or request,
-69 service unavailable, 70 internal error, 74 cannot write stdout, 75 try again later, 76 protocol error,
-77 not authorised, 78 configuration error, 130/143 interrupted. See gpt-pipe(1)."""
+69 service unavailable, 70 internal error, 74 cannot write stdout, 75 try again
+later, 76 protocol error, 77 not authorised, 78 configuration error, 130/143
+interrupted, 141 reader closed stdout. See gpt-pipe(1)."""
 
 
 SECONDS = click.FloatRange(min=0, min_open=True)
@@ -289,13 +290,13 @@ def _run(settings: Settings, log: Log) -> int:
     body = None if settings.list_models else _build_request(settings)
     key = _api_key(settings, log)
     log.set_secret(key)
-    if settings.ca_bundle and not os.path.isfile(os.path.expanduser(settings.ca_bundle)):
+    ca_bundle = os.path.expanduser(settings.ca_bundle) if settings.ca_bundle else None
+    if ca_bundle and not os.path.isfile(ca_bundle):
         raise GptPipeError(f"--ca-bundle {settings.ca_bundle}: no such file", ExitCode.CONFIG)
 
     from gpt_pipe.client import Client
 
-    client = Client(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log,
-                    ca_bundle=settings.ca_bundle and os.path.expanduser(settings.ca_bundle))
+    client = Client(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log, ca_bundle)
     if sys.stdout is None:  # started with stdout closed (>&-)
         raise GptPipeError("cannot write to stdout: it is closed", ExitCode.IOERR)
     out = sys.stdout.buffer
