@@ -62,7 +62,7 @@ class Settings:
         self.system: str | None = values["system"]
         self.messages: str | None = values["messages"]
         self.no_stdin: bool = values["no_stdin"]
-        self.mode: str = values["mode"]  # "text", "full" or "jsonl"
+        self.mode: str = values["mode"]  # "text", "full", "jsonl" or "json"
         self.newline: bool = values["newline"]
         self.list_models: bool = values["list_models"]
         self.connect_timeout: float = values["connect_timeout"]
@@ -72,6 +72,8 @@ class Settings:
         self.max_retry_wait: float = values["max_retry_wait"]
         self.ca_bundle: str | None = values["ca_bundle"]
         self.quiet: bool = values["quiet"]
+        self.usage: bool = values["usage"]
+        self.show_reasoning: bool = values["show_reasoning"]
         self.debug: bool = values["debug"]
         self.body: dict[str, Any] = {}
 
@@ -116,6 +118,12 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
               help="Any other request field; VALUE is JSON if it parses, else a string (repeatable).")
 @click.option("--full", is_flag=True, help="Write nothing until the answer is complete, then all of it.")
 @click.option("--jsonl", is_flag=True, help="Write each chunk as one line of JSON.")
+@click.option("--json", "json_", is_flag=True,
+              help="Write one chat.completion JSON object at the end (content, finish_reason, usage, impact).")
+@click.option("--usage", is_flag=True,
+              help="After the answer, one stderr line: tokens, timings, energy, emissions, credits.")
+@click.option("--show-reasoning", is_flag=True, help="Write a reasoning model's reasoning to stderr as it arrives.")
+@click.option("--reasoning-effort", metavar="VALUE", help="Send reasoning_effort (e.g. low, medium, high).")
 @click.option("-n", "--no-newline", is_flag=True, help="Do not add a final newline.")
 @click.option("--list-models", is_flag=True, help="List the model IDs the API offers, one per line.")
 @click.option("--connect-timeout", type=SECONDS, default=10.0, show_default=True, metavar="SECONDS",
@@ -138,8 +146,8 @@ def command(ctx: click.Context, **opts: Any) -> Settings:
 
     PROMPT words are joined with spaces; stdin's text follows after a blank line.
     """
-    if opts["full"] and opts["jsonl"]:
-        raise click.UsageError("choose one of --full and --jsonl")
+    if opts["full"] + opts["jsonl"] + opts["json_"] > 1:
+        raise click.UsageError("choose one of --full, --jsonl and --json")
     from_flag = {name for name in ("api_key_file", "api_key_cmd")
                  if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE}
     if len(from_flag) == 2 or (opts["api_key_file"] and opts["api_key_cmd"] and not from_flag):
@@ -156,7 +164,7 @@ def command(ctx: click.Context, **opts: Any) -> Settings:
         system=opts["system"],
         messages=opts["messages"],
         no_stdin=opts["no_stdin"],
-        mode="full" if opts["full"] else "jsonl" if opts["jsonl"] else "text",
+        mode="full" if opts["full"] else "jsonl" if opts["jsonl"] else "json" if opts["json_"] else "text",
         newline=not opts["no_newline"],
         list_models=opts["list_models"],
         connect_timeout=opts["connect_timeout"],
@@ -166,9 +174,11 @@ def command(ctx: click.Context, **opts: Any) -> Settings:
         max_retry_wait=opts["max_retry_wait"],
         ca_bundle=opts["ca_bundle"],
         quiet=opts["quiet"],
+        usage=opts["usage"],
+        show_reasoning=opts["show_reasoning"],
         debug=opts["debug"],
     )
-    for name in ("temperature", "max_tokens", "top_p", "seed"):
+    for name in ("temperature", "max_tokens", "top_p", "seed", "reasoning_effort"):
         if opts[name] is not None:
             settings.body[name] = opts[name]
     if opts["stop"]:
@@ -177,7 +187,9 @@ def command(ctx: click.Context, **opts: Any) -> Settings:
     return settings
 
 
-CONFIG_KEYS = {p.name for p in command.params if p.name} - {"prompt", "list_models", "version", "help"}
+# Config file keys (long option names with underscores) -> click's parameter names.
+CONFIG_KEYS = {p.name.rstrip("_"): p.name for p in command.params
+               if p.name and p.name not in ("prompt", "list_models", "version", "help")}
 
 
 def _read_stdin() -> bytes | None:
@@ -272,13 +284,24 @@ def _build_request(settings: Settings) -> dict[str, Any]:
     if not messages:
         raise click.UsageError("nothing to send: the messages file is empty and there is no prompt")
     body: dict[str, Any] = {"model": settings.model, "messages": messages, "stream": True}
+    if (settings.usage or settings.mode == "json") and not _is_greenpt(settings.base_url):
+        # GreenPT always ends the stream with usage (and impact); OpenAI-compatible servers
+        # send usage only when asked, so it is asked for only when it will be shown.
+        body["stream_options"] = {"include_usage": True}
     body.update(settings.body)
     return body
 
 
-def _make_sink(settings: Settings, out: BinaryIO, secret: str) -> Any:
-    from gpt_pipe.output import FullSink, JsonlSink, TextSink
+def _is_greenpt(base_url: str) -> bool:
+    host = base_url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0].lower()
+    return host == "greenpt.ai" or host.endswith(".greenpt.ai")
 
+
+def _make_sink(settings: Settings, out: BinaryIO, secret: str, info: Any) -> Any:
+    from gpt_pipe.output import FullSink, JsonlSink, JsonSink, TextSink
+
+    if settings.mode == "json":
+        return JsonSink(out, info)
     if settings.mode == "full":
         return FullSink(out, settings.newline)
     if settings.mode == "jsonl":
@@ -305,17 +328,42 @@ def _run(settings: Settings, log: Log) -> int:
 
         write_lines(out, client.list_models())
         return ExitCode.OK
-    from gpt_pipe.pipeline import MaxTime, RetryPolicy, run_with_retries
+    from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, run_with_retries
 
-    sink = _make_sink(settings, out, key)
+    info = RunInfo(settings.model)
+    sink = _make_sink(settings, out, key, info)
+    if settings.show_reasoning or settings.mode == "json":
+        info.on_reasoning = _reasoning_hook(sink, log if settings.show_reasoning else None)
     start_streaming()
     try:
-        return run_with_retries(client, body, sink, log, RetryPolicy(settings.retries, settings.max_retry_wait),
-                                MaxTime(settings.max_time))
+        code = run_with_retries(client, body, sink, log, RetryPolicy(settings.retries, settings.max_retry_wait),
+                                MaxTime(settings.max_time), info)
     except (GptPipeError, Interrupted) as exc:
         message = exc.message if isinstance(exc, GptPipeError) else str(exc)
         sink.fail(log.scrub(message), exc.code)
         raise
+    finally:
+        log.end_stream()
+    if settings.usage and info.decoder is not None:
+        from gpt_pipe.usage import usage_line
+
+        first = info.first_token - info.started if info.first_token is not None else None
+        log.error(usage_line(info.decoder.usage, info.decoder.impact, first, (info.ended or 0) - info.started,
+                             info.credits))
+    return code
+
+
+def _reasoning_hook(sink: Any, log: Log | None) -> Any:
+    """Each reasoning delta goes to the sink (for --json) and, with --show-reasoning, to stderr."""
+    keep = sink.reasoning
+    if log is None:
+        return keep
+
+    def hook(text: str) -> None:
+        keep(text)
+        log.stream(text)
+
+    return hook
 
 
 def _on_signal(signum: int, frame: Any) -> None:

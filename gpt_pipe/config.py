@@ -22,7 +22,7 @@ def config_path() -> str:
     return os.path.join(base, "gpt-pipe", "config.toml")
 
 
-def load_config(allowed: set[str], warn: Callable[[str], None]) -> dict[str, Any]:
+def load_config(allowed: dict[str, str], warn: Callable[[str], None]) -> dict[str, Any]:
     """The config file as a ``default_map``; {} when there is none. Exit 78 if unreadable."""
     path = config_path()
     try:
@@ -42,8 +42,8 @@ def load_config(allowed: set[str], warn: Callable[[str], None]) -> dict[str, Any
         raise GptPipeError(f"config file {path} is not valid TOML: {exc}", ExitCode.CONFIG) from None
     settings: dict[str, Any] = {}
     for key, value in table.items():
-        name = key.replace("-", "_")
-        if name not in allowed:
+        name = allowed.get(key.replace("-", "_"))
+        if name is None:
             warn(f"config file {path}: unknown setting {key!r} ignored")
             continue
         if name == "option" and isinstance(value, dict):

@@ -22,6 +22,7 @@ class Log:
         self.debugging = debug
         self.quiet = quiet  # -q: no retry notes and no warnings; errors still show
         self._secret = ""
+        self._open_line = False  # streamed text has left a line open on stderr
 
     def set_secret(self, key: str) -> None:
         self._secret = key if len(key) >= MIN_SECRET else ""
@@ -47,10 +48,22 @@ class Log:
             for line in message.splitlines() or [""]:
                 self._write(f"gpt-pipe: debug: {line}\n")
 
+    def stream(self, text: str) -> None:
+        """Text as it arrives (--show-reasoning), unprefixed; end_stream closes its line."""
+        if text:
+            self._open_line = not text.endswith("\n")
+            self._write(text)
+
+    def end_stream(self) -> None:
+        if self._open_line:
+            self._open_line = False
+            self._write("\n")
+
     def traceback(self, text: str) -> None:
         self._write(text if text.endswith("\n") else text + "\n")
 
     def _line(self, message: str) -> None:
+        self.end_stream()
         # One line, whatever the server put in its message.
         message = " ".join(message.split()) if ("\n" in message or "\r" in message) else message
         self._write(f"gpt-pipe: {message}\n")

@@ -11,7 +11,7 @@ import itertools
 import json
 import os
 from collections.abc import Iterable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
 
@@ -45,6 +45,9 @@ class Sink:
 
     def reset(self) -> None:
         """Forget what a failed attempt collected but never wrote, before a retry."""
+
+    def reasoning(self, text: str) -> None:
+        """A reasoning delta: never part of the answer's text."""
 
     def chunk(self, raw: bytes, text: str) -> None:
         raise NotImplementedError
@@ -105,39 +108,101 @@ class TextSink(Sink):
             self._write(b"\n")
 
 
+class TextBuffer:
+    """Text kept for the end of the run, in blocks: a million tiny str objects would cost
+    25 times the text, while joining each block once keeps the copying linear."""
+
+    BLOCK = 4096
+
+    def __init__(self) -> None:
+        self._blocks: list[str] = []
+        self._parts: list[str] = []
+
+    def add(self, text: str) -> None:
+        self._parts.append(text)
+        if len(self._parts) >= self.BLOCK:
+            self._blocks.append("".join(self._parts))
+            self._parts.clear()
+
+    def clear(self) -> None:
+        self._blocks.clear()
+        self._parts.clear()
+
+    def blocks(self) -> list[str]:
+        return [block for block in (*self._blocks, "".join(self._parts)) if block]
+
+    def text(self) -> str:
+        return "".join(self.blocks())
+
+
 class FullSink(Sink):
     """--full: nothing until the answer has completed, then all of it; nothing on failure."""
-
-    # Deltas are joined into blocks of this many: a million tiny str objects would cost
-    # 25 times the text, while joining each block once keeps the copying linear.
-    BLOCK = 4096
 
     def __init__(self, out: BinaryIO, newline: bool = True) -> None:
         super().__init__(out)
         self._newline = newline
-        self._blocks: list[str] = []
-        self._parts: list[str] = []
+        self._text = TextBuffer()
 
     def chunk(self, raw: bytes, text: str) -> None:
         if text:
-            self._parts.append(text)
-            if len(self._parts) >= self.BLOCK:
-                self._blocks.append("".join(self._parts))
-                self._parts.clear()
+            self._text.add(text)
 
     def reset(self) -> None:
-        self._blocks.clear()
-        self._parts.clear()
+        self._text.clear()
 
     def complete(self) -> None:
         # Still all or nothing: the writes start only now that the answer is complete.
         # Block by block, so the text is never copied whole (joined, then encoded).
-        blocks = [block for block in (*self._blocks, "".join(self._parts)) if block]
+        blocks = self._text.blocks()
         self.reset()
         if not blocks:
             return
         ending = (b"\n",) if self._newline and not blocks[-1].endswith("\n") else ()
         self._write_all(itertools.chain(map(encode_text, blocks), ending))
+
+    def fail(self, message: str, code: int) -> None:
+        self.reset()
+
+
+class JsonSink(Sink):
+    """--json: at the end, one object shaped like a non-streamed chat.completion."""
+
+    def __init__(self, out: BinaryIO, answer: Any) -> None:
+        super().__init__(out)
+        self._answer = answer  # what the stream said: meta, finish_reason, usage, impact
+        self._text = TextBuffer()
+        self._reasoning = TextBuffer()
+
+    def chunk(self, raw: bytes, text: str) -> None:
+        if text:
+            self._text.add(text)
+
+    def reasoning(self, text: str) -> None:
+        self._reasoning.add(text)
+
+    def reset(self) -> None:
+        self._text.clear()
+        self._reasoning.clear()
+
+    def complete(self) -> None:
+        decoder = self._answer.decoder
+        message: dict[str, Any] = {"role": "assistant", "content": self._text.text()}
+        reasoning = self._reasoning.text()
+        if reasoning:
+            message["reasoning_content"] = reasoning
+        meta = decoder.meta
+        answer: dict[str, Any] = {
+            "id": meta.get("id"),
+            "object": "chat.completion",
+            "created": meta.get("created"),
+            "model": meta.get("model", self._answer.model),
+            "choices": [{"index": 0, "message": message, "finish_reason": decoder.finish_reason}],
+            "usage": decoder.usage,
+        }
+        if decoder.impact is not None:
+            answer["impact"] = decoder.impact
+        self.reset()
+        self._write(encode_text(json.dumps(answer, ensure_ascii=False)) + b"\n")
 
     def fail(self, message: str, code: int) -> None:
         self.reset()

@@ -58,6 +58,19 @@ def sniff(head: bytes, content_type: str, eof: bool) -> str | None:
     return "other"
 
 
+class RunInfo:
+    """What a run learnt besides its text: for --usage, --json and --conversation."""
+
+    def __init__(self, model: str, on_reasoning: Any = None) -> None:
+        self.model = model  # the model asked for (the answer may name another)
+        self.on_reasoning = on_reasoning  # called with each reasoning delta, or None
+        self.decoder: StreamDecoder | None = None  # the last attempt's
+        self.started = 0.0  # time.monotonic() when the last attempt was sent
+        self.first_token: float | None = None
+        self.ended: float | None = None
+        self.credits: str | None = None  # x-credits-remaining (documented as x-credit-balance)
+
+
 class MaxTimeReached(BaseException):
     """Raised by SIGALRM wherever the run is; a BaseException so no library swallows it."""
 
@@ -95,12 +108,13 @@ class RetryPolicy:
 
 
 def run_with_retries(
-    client: Client, body: dict[str, Any], sink: Sink, log: Log, policy: RetryPolicy, max_time: MaxTime
+    client: Client, body: dict[str, Any], sink: Sink, log: Log, policy: RetryPolicy, max_time: MaxTime,
+    info: RunInfo | None = None,
 ) -> ExitCode:
     """``run_chat``, sent again after a failure that is safe to retry while nothing is written."""
     max_time.arm()
     try:
-        return _attempts(client, body, sink, log, policy, max_time)
+        return _attempts(client, body, sink, log, policy, max_time, info or RunInfo(body.get("model", "")))
     except MaxTimeReached:
         sink.flush()  # text already received is kept, like any other failure
         if sink.written:
@@ -114,12 +128,13 @@ def run_with_retries(
 
 
 def _attempts(
-    client: Client, body: dict[str, Any], sink: Sink, log: Log, policy: RetryPolicy, max_time: MaxTime
+    client: Client, body: dict[str, Any], sink: Sink, log: Log, policy: RetryPolicy, max_time: MaxTime,
+    info: RunInfo,
 ) -> ExitCode:
     attempt = 0
     while True:
         try:
-            return run_chat(client, body, sink, log, max_time)
+            return run_chat(client, body, sink, log, max_time, info)
         except GptPipeError as error:
             sink.flush()  # text received but held back is written first: it decides what follows
             if not error.retryable or sink.written or attempt >= policy.retries:
@@ -139,9 +154,14 @@ def _attempts(
             time.sleep(delay)
 
 
-def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log, max_time: MaxTime | None = None) -> ExitCode:
-    decoder = StreamDecoder(sink.chunk)
+def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log, max_time: MaxTime | None = None,
+             info: RunInfo | None = None) -> ExitCode:
+    info = info or RunInfo(body.get("model", ""))
+    decoder = info.decoder = StreamDecoder(sink.chunk, info.on_reasoning)
+    info.started, info.first_token, info.ended = time.monotonic(), None, None
     response = client.post_chat(body)
+    headers = response.headers
+    info.credits = headers.get("x-credits-remaining", headers.get("x-credit-balance"))
     try:
         content_type = response.headers.get("Content-Type", "")
         reads = iter_body(response, client.idle_timeout)
@@ -157,7 +177,7 @@ def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log, max_tim
         if kind == "json":
             decoder.feed_completion(head + b"".join(reads))
         elif kind == "sse":
-            _read_events(head, reads, decoder, sink, response, log, max_time)
+            _read_events(head, reads, decoder, sink, response, log, max_time, info)
         else:
             raise GptPipeError(_not_a_stream(head, content_type), ExitCode.PROTOCOL)
     except Stalled:
@@ -168,6 +188,9 @@ def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log, max_tim
     finally:
         response.close()
     code, warning = decoder.outcome()
+    info.ended = time.monotonic()
+    if info.first_token is None and decoder.texts:
+        info.first_token = info.ended
     if max_time is not None:
         max_time.disarm()  # --full writes all its text now: the alarm must not cut it
     if warning:
@@ -177,7 +200,7 @@ def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log, max_tim
 
 
 def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, sink: Sink, response: Any,
-                 log: Log, max_time: MaxTime | None) -> None:
+                 log: Log, max_time: MaxTime | None, info: RunInfo) -> None:
     parser = SSEParser()
     feed = decoder.feed
     more_waiting = _more_waiting(response)
@@ -197,6 +220,8 @@ def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, si
             if held >= HOLD_BYTES or decoder.done or not more_waiting():
                 sink.flush()
                 held = 0
+            if info.first_token is None and decoder.texts:
+                info.first_token = time.monotonic()
             if decoder.done:
                 return
             if timer is None and decoder.finish_reason is not None:

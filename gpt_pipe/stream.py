@@ -15,6 +15,7 @@ from gpt_pipe.exitcodes import ExitCode, GptPipeError, for_finish_reason
 from gpt_pipe.sse import Event
 
 OnChunk = Callable[[bytes, str], None]
+OnReasoning = Callable[[str], None]
 
 _DONE = b"[DONE]"
 
@@ -59,13 +60,19 @@ def _loads(data: bytes) -> Any:
 class StreamDecoder:
     """Turns the events of one response into chunks, and knows how the stream ended."""
 
-    __slots__ = ("_on_chunk", "chunks", "done", "finish_reason")
+    __slots__ = ("_on_chunk", "_on_reasoning", "chunks", "done", "finish_reason", "impact", "meta", "texts",
+                 "usage")
 
-    def __init__(self, on_chunk: OnChunk) -> None:
+    def __init__(self, on_chunk: OnChunk, on_reasoning: OnReasoning | None = None) -> None:
         self._on_chunk = on_chunk
+        self._on_reasoning = on_reasoning  # reasoning deltas (never text): --show-reasoning, --json
         self.finish_reason: str | None = None  # of choice 0, once the server gave one
         self.done = False  # [DONE] seen: nothing after it is read
         self.chunks = 0
+        self.texts = 0  # chunks that carried text for choice 0 (the first one times the first token)
+        self.meta: dict[str, Any] = {}  # id, model, created of the answer, as the first chunk gave them
+        self.usage: dict[str, Any] | None = None  # the last usage object seen
+        self.impact: dict[str, Any] | None = None  # GreenPT's energy and emissions, when sent
 
     @property
     def finished(self) -> bool:
@@ -134,6 +141,14 @@ class StreamDecoder:
         if obj.get("error") is not None or obj.get("object") == "error":
             self._on_chunk(raw, "")
             raise GptPipeError(f"server error: {describe_error(obj)}", ExitCode.UNAVAILABLE)
+        if not self.meta:
+            self.meta = {key: obj[key] for key in ("id", "model", "created") if key in obj}
+        usage = obj.get("usage")
+        if usage:
+            self.usage = usage
+            impact = obj.get("impact")
+            if impact:
+                self.impact = impact
         text = ""
         choices = obj.get("choices")
         if choices.__class__ is list:
@@ -147,9 +162,15 @@ class StreamDecoder:
                     content = delta.get("content")
                     if content.__class__ is str:
                         text += content
+                    if self._on_reasoning is not None:
+                        thought = delta.get("reasoning_content") or delta.get("reasoning")
+                        if thought.__class__ is str:
+                            self._on_reasoning(thought)
                 reason = choice.get("finish_reason")
                 if reason and reason.__class__ is str:
                     self.finish_reason = reason
+        if text:
+            self.texts += 1
         self._on_chunk(raw, text)
         if self.finish_reason == "error":
             raise GptPipeError(

@@ -1,0 +1,46 @@
+"""The --usage line: tokens, timings, and GreenPT's energy and emissions; pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# GreenPT reports energy in watt-milliseconds ("Wms") and emissions in micrograms of CO2
+# equivalent ("ugCO2e"); other units are converted the same way when they appear.
+_JOULES = {"wms": 1e-3, "mws": 1e-3, "ws": 1.0, "j": 1.0, "kj": 1e3, "wh": 3600.0, "mwh": 3.6, "kwh": 3.6e6}
+_GRAMS = {"ugco2e": 1e-6, "µgco2e": 1e-6, "mgco2e": 1e-3, "gco2e": 1.0, "kgco2e": 1e3}
+
+
+def _amount(entry: Any, table: dict[str, float]) -> float | None:
+    if not isinstance(entry, dict) or not isinstance(entry.get("total"), (int, float)):
+        return None
+    factor = table.get(str(entry.get("unit", "")).lower())
+    return None if factor is None else entry["total"] * factor
+
+
+def usage_line(usage: dict[str, Any] | None, impact: dict[str, Any] | None, first_token: float | None,
+               total: float, credits: str | None) -> str:
+    """One line: what the answer cost, as far as the server said (times in seconds)."""
+    parts = []
+    usage = usage if isinstance(usage, dict) else {}
+    prompt, completion, all_tokens = (usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens"))
+    if isinstance(completion, int):
+        parts.append(f"{prompt} prompt + {completion} completion = {all_tokens} tokens")
+    else:
+        parts.append("tokens not reported")
+    if first_token is not None:
+        parts.append(f"first token {first_token:.2f} s")
+    parts.append(f"total {total:.2f} s")
+    if isinstance(completion, int) and completion:
+        generating = total - first_token if first_token is not None and total > first_token else total
+        if generating > 0:
+            parts.append(f"{completion / generating:.1f} tokens/s")
+    impact = impact if isinstance(impact, dict) else {}
+    joules = _amount(impact.get("energy"), _JOULES)
+    if joules is not None:
+        parts.append(f"energy {joules / 3600:.3g} Wh ({joules:.3g} J)")
+    grams = _amount(impact.get("emissions"), _GRAMS)
+    if grams is not None:
+        parts.append(f"emissions {grams:.3g} g CO2e")
+    if credits is not None:
+        parts.append(f"credits remaining {credits}")
+    return "usage: " + ", ".join(parts)

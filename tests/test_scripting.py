@@ -1,0 +1,115 @@
+"""Issue 5, for scripts and cron: --usage, --json, reasoning, and what GreenPT adds."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from server import Reply, event, sse_chunks
+
+from gpt_pipe.usage import usage_line
+
+USAGE = {"prompt_tokens": 5, "completion_tokens": 14, "total_tokens": 19, "inferenceTiming": {"inferenceTimeMs": 165.3}}
+IMPACT = {"version": "20250922", "inferenceTime": {"total": 165, "unit": "ms"},
+          "energy": {"total": 42784, "unit": "Wms"}, "emissions": {"total": 1, "unit": "ugCO2e"}}
+THINK = {"choices": [{"index": 0, "delta": {"reasoning_content": "Let me think. "}, "finish_reason": None}]}
+THINK2 = {"choices": [{"index": 0, "delta": {"reasoning": "Done thinking."}, "finish_reason": None}]}
+
+
+def greenpt(texts=("Hello", "! How"), finish="stop", reasoning=False, credits_header="x-credits-remaining"):
+    steps = ([event(THINK), event(THINK2)] if reasoning else []) + sse_chunks(list(texts), finish=finish, done=False)
+    steps += [event({"choices": [], "usage": USAGE, "impact": IMPACT}), b"data: [DONE]\n\n"]
+    return Reply(steps, headers={credits_header: "9.87"} if credits_header else {})
+
+
+@pytest.mark.parametrize("header", ["x-credits-remaining", "x-credit-balance"])
+def test_usage_line_with_greenpt_impact_and_credits(run, server, header):
+    server.reply = greenpt(credits_header=header)
+    r = run("--usage", "hi")
+    assert (r.code, r.out) == (0, b"Hello! How\n")
+    (line,) = r.err.splitlines()
+    assert line.startswith("gpt-pipe: usage: 5 prompt + 14 completion = 19 tokens, first token ")
+    assert "energy 0.0119 Wh (42.8 J)" in line and "emissions 1e-06 g CO2e" in line
+    assert line.endswith("credits remaining 9.87") and re.search(r"total \d+\.\d\d s", line)
+
+
+def test_usage_is_never_on_stdout_and_not_silenced_by_quiet(run, server):
+    server.reply = greenpt()
+    r = run("--usage", "-q", "--full", "hi")
+    assert r.out == b"Hello! How\n" and r.err.startswith("gpt-pipe: usage: ")
+
+
+def test_usage_without_a_usage_event(run, server):
+    server.reply = Reply(sse_chunks(["plain"]))
+    r = run("--usage", "hi")
+    assert r.code == 0 and "tokens not reported" in r.err
+
+
+def test_include_usage_is_asked_only_of_other_servers_and_only_when_shown(run, server):
+    run("hi")
+    run("--usage", "hi")
+    run("--json", "hi")
+    assert [req.json.get("stream_options") for req in server.requests] == [
+        None, {"include_usage": True}, {"include_usage": True}]
+
+
+def test_usage_line_units():
+    line = usage_line(USAGE, {"energy": {"total": 2, "unit": "Wh"}, "emissions": {"total": 3, "unit": "gCO2e"}},
+                      0.5, 1.5, None)
+    assert line == ("usage: 5 prompt + 14 completion = 19 tokens, first token 0.50 s, total 1.50 s, "
+                    "14.0 tokens/s, energy 2 Wh (7.2e+03 J), emissions 3 g CO2e")
+
+
+def test_json_is_a_chat_completion(run, server):
+    server.reply = greenpt(reasoning=True, finish="length")
+    r = run("--json", "hi")
+    assert r.code == 3 and r.err == ""
+    answer = json.loads(r.out)
+    assert r.out.endswith(b"}\n") and r.out.count(b"\n") == 1
+    assert answer == {"id": "cmpl-12345", "object": "chat.completion", "created": 1699044968, "model": "green-l",
+                      "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello! How",
+                                                           "reasoning_content": "Let me think. Done thinking."},
+                                   "finish_reason": "length"}],
+                      "usage": USAGE, "impact": IMPACT}
+
+
+def test_json_without_usage_or_reasoning_and_on_failure(run, server):
+    server.reply = Reply(sse_chunks(["x"]))
+    answer = json.loads(run("--json", "hi").out)
+    assert answer["usage"] is None and "impact" not in answer
+    assert "reasoning_content" not in answer["choices"][0]["message"]
+    server.reply = Reply(sse_chunks(["half"], finish=None, done=False))
+    r = run("--json", "hi")
+    assert (r.code, r.out) == (7, b"")
+
+
+def test_json_and_another_mode_is_a_usage_error(run):
+    assert run("--json", "--jsonl", "hi").code == 2
+    assert run("--json", "--full", "hi").code == 2
+
+
+def test_reasoning_never_on_stdout_and_shown_on_stderr_when_asked(run, server):
+    server.reply = greenpt(reasoning=True)
+    r = run("hi")
+    assert (r.out, r.err) == (b"Hello! How\n", "")
+    r = run("--show-reasoning", "hi")
+    assert (r.out, r.err) == (b"Hello! How\n", "Let me think. Done thinking.\n")
+    r = run("--show-reasoning", "--usage", "hi")
+    lines = r.err.splitlines()
+    assert lines[0] == "Let me think. Done thinking." and lines[1].startswith("gpt-pipe: usage")
+
+
+def test_reasoning_effort_is_sent_only_when_given(run, server):
+    run("hi")
+    run("--reasoning-effort", "high", "hi")
+    assert ["reasoning_effort" in req.json for req in server.requests] == [False, True]
+    assert server.requests[1].json["reasoning_effort"] == "high"
+
+
+def test_402_with_a_plain_string_error_is_77(run, server):
+    server.reply = Reply([b'{"error": "No remaining credits (EUR)"}'], status=402, content_type="application/json",
+                         framing="length")
+    r = run("--retries", "3", "hi")
+    assert (r.code, r.out) == (77, b"") and r.err == "gpt-pipe: HTTP 402 Payment Required: No remaining credits (EUR)\n"
+    assert len(server.requests) == 1
