@@ -73,6 +73,9 @@ class Settings:
         self.ca_bundle: str | None = values["ca_bundle"]
         self.quiet: bool = values["quiet"]
         self.usage: bool = values["usage"]
+        self.tee: str | None = values["tee"]
+        self.replay: str | None = values["replay"]
+        self.dry_run: bool = values["dry_run"]
         self.show_reasoning: bool = values["show_reasoning"]
         self.debug: bool = values["debug"]
         self.body: dict[str, Any] = {}
@@ -124,6 +127,10 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
               help="After the answer, one stderr line: tokens, timings, energy, emissions, credits.")
 @click.option("--show-reasoning", is_flag=True, help="Write a reasoning model's reasoning to stderr as it arrives.")
 @click.option("--reasoning-effort", metavar="VALUE", help="Send reasoning_effort (e.g. low, medium, high).")
+@click.option("--tee", metavar="FILE", help="Also append every chunk to FILE as JSON Lines (an audit log).")
+@click.option("--replay", metavar="FILE",
+              help="Render a JSON Lines chunk log (from --jsonl or --tee; '-' for stdin) instead of asking the API.")
+@click.option("--dry-run", is_flag=True, help="Print the request as a curl command line instead of sending it.")
 @click.option("-n", "--no-newline", is_flag=True, help="Do not add a final newline.")
 @click.option("--list-models", is_flag=True, help="List the model IDs the API offers, one per line.")
 @click.option("--connect-timeout", type=SECONDS, default=10.0, show_default=True, metavar="SECONDS",
@@ -175,6 +182,9 @@ def command(ctx: click.Context, **opts: Any) -> Settings:
         ca_bundle=opts["ca_bundle"],
         quiet=opts["quiet"],
         usage=opts["usage"],
+        tee=opts["tee"],
+        replay=opts["replay"],
+        dry_run=opts["dry_run"],
         show_reasoning=opts["show_reasoning"],
         debug=opts["debug"],
     )
@@ -189,7 +199,7 @@ def command(ctx: click.Context, **opts: Any) -> Settings:
 
 # Config file keys (long option names with underscores) -> click's parameter names.
 CONFIG_KEYS = {p.name.rstrip("_"): p.name for p in command.params
-               if p.name and p.name not in ("prompt", "list_models", "version", "help")}
+               if p.name and p.name not in ("prompt", "list_models", "version", "help", "replay", "dry_run")}
 
 
 def _read_stdin() -> bytes | None:
@@ -310,7 +320,11 @@ def _make_sink(settings: Settings, out: BinaryIO, secret: str, info: Any) -> Any
 
 
 def _run(settings: Settings, log: Log) -> int:
+    if settings.replay is not None:
+        return _replay(settings, log)
     body = None if settings.list_models else _build_request(settings)
+    if settings.dry_run and body is not None:
+        return _dry_run(settings, body)
     key = _api_key(settings, log)
     log.set_secret(key)
     ca_bundle = os.path.expanduser(settings.ca_bundle) if settings.ca_bundle else None
@@ -331,9 +345,7 @@ def _run(settings: Settings, log: Log) -> int:
     from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, run_with_retries
 
     info = RunInfo(settings.model)
-    sink = _make_sink(settings, out, key, info)
-    if settings.show_reasoning or settings.mode == "json":
-        info.on_reasoning = _reasoning_hook(sink, log if settings.show_reasoning else None)
+    sink = _sinks(settings, out, key, info, log)
     start_streaming()
     try:
         code = run_with_retries(client, body, sink, log, RetryPolicy(settings.retries, settings.max_retry_wait),
@@ -351,6 +363,69 @@ def _run(settings: Settings, log: Log) -> int:
         log.error(usage_line(info.decoder.usage, info.decoder.impact, first, (info.ended or 0) - info.started,
                              info.credits))
     return code
+
+
+def _sinks(settings: Settings, out: BinaryIO, key: str, info: Any, log: Log) -> Any:
+    """The output mode's sink, teed to the --tee file, and the reasoning hook it needs."""
+    sink = _make_sink(settings, out, key, info)
+    if settings.tee:
+        from gpt_pipe.output import JsonlSink, TeeSink
+
+        path = os.path.expanduser(settings.tee)
+        try:
+            log_file = open(path, "ab")  # open for the whole run: closed at exit
+        except OSError as exc:
+            raise GptPipeError(f"cannot open --tee file {path}: {exc.strerror}", ExitCode.IOERR) from None
+        sink = TeeSink(sink, JsonlSink(log_file, key, name=path))
+    if settings.show_reasoning or settings.mode == "json":
+        info.on_reasoning = _reasoning_hook(sink, log if settings.show_reasoning else None)
+    return sink
+
+
+def _replay(settings: Settings, log: Log) -> int:
+    from gpt_pipe.pipeline import RunInfo, replay
+
+    if settings.replay == "-":
+        stdin = sys.stdin
+        if stdin is None or stdin.isatty():
+            raise click.UsageError("--replay - needs a chunk log on stdin")
+        lines: Any = stdin.buffer
+    else:
+        path = os.path.expanduser(settings.replay or "")
+        try:
+            lines = open(path, "rb")  # read to the end: closed at exit
+        except OSError as exc:
+            raise GptPipeError(f"cannot read --replay file {path}: {exc.strerror}", ExitCode.DATAERR) from None
+    if sys.stdout is None:
+        raise GptPipeError("cannot write to stdout: it is closed", ExitCode.IOERR)
+    info = RunInfo(settings.model)
+    sink = _sinks(settings, sys.stdout.buffer, "", info, log)
+    try:
+        return replay(lines, sink, log, f"--replay {settings.replay}", info)
+    except GptPipeError as exc:
+        sink.fail(exc.message, exc.code)
+        raise
+    finally:
+        log.end_stream()
+
+
+def _dry_run(settings: Settings, body: dict[str, Any]) -> int:
+    """The request as a curl command line; the key only as $GREENPT_API_KEY."""
+    import shlex
+
+    url = settings.base_url.rstrip("/") + "/chat/completions"
+    headers = ["Content-Type: application/json", "Accept: text/event-stream", "Accept-Encoding: identity",
+               f"User-Agent: gpt-pipe/{__version__}"]
+    words = ["curl", "-sN", shlex.quote(url), "-H", f'"Authorization: Bearer ${KEY_VARIABLE}"']
+    for header in headers:
+        words += ["-H", shlex.quote(header)]
+    words += ["-d", shlex.quote(json.dumps(body, ensure_ascii=False))]
+    from gpt_pipe.output import write_lines
+
+    if sys.stdout is None:
+        raise GptPipeError("cannot write to stdout: it is closed", ExitCode.IOERR)
+    write_lines(sys.stdout.buffer, [" ".join(words)])
+    return ExitCode.OK
 
 
 def _reasoning_hook(sink: Any, log: Log | None) -> Any:

@@ -39,8 +39,9 @@ def write_lines(out: BinaryIO, lines: list[str]) -> None:
 
 
 class Sink:
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: BinaryIO, name: str = "stdout") -> None:
         self._out = out
+        self._name = name  # for the error message when a write fails
         self.written = False  # once true, sending the request again would repeat text
 
     def reset(self) -> None:
@@ -75,8 +76,9 @@ class Sink:
             raise  # the reader left: not an error, see cli
         except (OSError, ValueError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
-            silence_stdout()
-            raise GptPipeError(f"cannot write to stdout: {reason}", ExitCode.IOERR) from None
+            if self._name == "stdout":
+                silence_stdout()
+            raise GptPipeError(f"cannot write to {self._name}: {reason}", ExitCode.IOERR) from None
 
 
 class TextSink(Sink):
@@ -211,8 +213,8 @@ class JsonSink(Sink):
 class JsonlSink(Sink):
     """--jsonl: every chunk as one line of JSON, then an error line if the run failed."""
 
-    def __init__(self, out: BinaryIO, secret: str = "") -> None:
-        super().__init__(out)
+    def __init__(self, out: BinaryIO, secret: str = "", name: str = "stdout") -> None:
+        super().__init__(out, name)
         self._lines: list[bytes] = []
         from gpt_pipe.log import MIN_SECRET
 
@@ -240,3 +242,39 @@ class JsonlSink(Sink):
         self.flush()
         line = {"error": {"message": message, "type": "gpt_pipe", "exit": int(code)}}
         self._write(json.dumps(line, ensure_ascii=False).encode("utf-8", "replace") + b"\n")
+
+
+class TeeSink(Sink):
+    """--tee FILE: every chunk appended to FILE as JSON Lines, a line at a time, while
+    stdout gets the chosen mode; a failure ends FILE with the --jsonl error line."""
+
+    def __init__(self, main: Sink, log: JsonlSink) -> None:  # no Sink.__init__: `written` is main's
+        self._main = main
+        self._log = log
+
+    @property
+    def written(self) -> bool:  # type: ignore[override]
+        return self._main.written
+
+    def chunk(self, raw: bytes, text: str) -> None:
+        self._main.chunk(raw, text)
+        self._log.chunk(raw, text)
+        self._log.flush()
+
+    def reasoning(self, text: str) -> None:
+        self._main.reasoning(text)
+
+    def reset(self) -> None:
+        self._main.reset()
+
+    def flush(self) -> None:
+        self._main.flush()
+
+    def complete(self) -> None:
+        self._main.complete()
+
+    def fail(self, message: str, code: int) -> None:
+        try:
+            self._main.fail(message, code)
+        finally:
+            self._log.fail(message, code)

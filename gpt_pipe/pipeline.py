@@ -6,11 +6,12 @@ them; the caller tells the sink how the run failed.
 
 from __future__ import annotations
 
+import json
 import random
 import select
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from gpt_pipe.client import Client, Stalled, end_reads_after, iter_body
@@ -251,6 +252,42 @@ def _more_waiting(response: Any) -> Any:
     except (OSError, ValueError, AttributeError):
         return lambda: False  # cannot tell: then always write before reading again
     return lambda: bool(poller.poll(0))
+
+
+def replay(lines: Iterable[bytes], sink: Sink, log: Log, name: str, info: RunInfo | None = None) -> ExitCode:
+    """Render a JSON Lines chunk log (from --jsonl or --tee) as the live run did, no network.
+
+    A final ``{"error": {"type": "gpt_pipe", "exit": N}}`` line ends the replay as the
+    live run ended: with its message and exit code N.
+    """
+    decoder = StreamDecoder(sink.chunk, info.on_reasoning if info else None)
+    if info is not None:
+        info.decoder = decoder
+    held = 0
+    for number, line in enumerate(lines, 1):
+        line = line.rstrip(b"\r\n")
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            raise GptPipeError(f"{name} line {number} is not valid JSON", ExitCode.DATAERR) from None
+        error = obj.get("error") if isinstance(obj, dict) else None
+        if isinstance(error, dict) and error.get("type") == "gpt_pipe" and isinstance(error.get("exit"), int):
+            sink.flush()
+            code = error["exit"]
+            raise GptPipeError(str(error.get("message", "")), ExitCode(code) if code in ExitCode._value2member_map_
+                               else ExitCode.SOFTWARE)
+        decoder.chunk(line, obj)
+        held += len(line)
+        if held >= HOLD_BYTES:
+            sink.flush()
+            held = 0
+    code, warning = decoder.outcome()
+    if warning:
+        log.warn(warning)
+    sink.complete()
+    return code
 
 
 def _not_a_stream(head: bytes, content_type: str) -> str:

@@ -113,3 +113,78 @@ def test_402_with_a_plain_string_error_is_77(run, server):
     r = run("--retries", "3", "hi")
     assert (r.code, r.out) == (77, b"") and r.err == "gpt-pipe: HTTP 402 Payment Required: No remaining credits (EUR)\n"
     assert len(server.requests) == 1
+
+
+# --tee and --replay ------------------------------------------------------------------------
+
+from server import Cut  # noqa: E402
+
+ENDINGS = {
+    "complete": lambda: greenpt(finish="length"),
+    "truncated": lambda: Reply(sse_chunks(["par", "tial"], finish=None, done=False) + [Cut()]),
+    "server error": lambda: Reply(sse_chunks(["par"], finish=None, done=False)
+                                  + [event({"error": {"message": "overloaded"}})]),
+}
+
+
+@pytest.mark.parametrize("ending", list(ENDINGS))
+@pytest.mark.parametrize("mode", [(), ("--full",), ("--jsonl",), ("--json",), ("-n",)])
+def test_replay_matches_the_live_run_byte_for_byte(run, server, tmp_path, ending, mode):
+    server.reply = ENDINGS[ending]()
+    log = tmp_path / "chunks.jsonl"
+    live = run(*mode, "--tee", str(log), "hi")
+    replayed = run(*mode, "--replay", str(log), drop_env=("GREENPT_API_KEY",))
+    assert (replayed.code, replayed.out) == (live.code, live.out)
+    assert replayed.err.splitlines()[-1:] == live.err.splitlines()[-1:]
+    assert len(server.requests) == 1  # the replay asked nothing
+
+
+def test_tee_log_is_the_jsonl_output_and_ends_with_the_error_line(run, server, tmp_path):
+    server.reply = ENDINGS["truncated"]()
+    log = tmp_path / "chunks.jsonl"
+    log.write_bytes(b'{"earlier": "run"}\n')  # appended to, never truncated
+    r = run("--tee", str(log), "hi")
+    jsonl = run("--jsonl", "hi")
+    assert (r.code, r.out) == (7, b"partial") and jsonl.code == 7
+    assert log.read_bytes() == b'{"earlier": "run"}\n' + jsonl.out
+    assert json.loads(log.read_bytes().splitlines()[-1])["error"]["exit"] == 7
+
+
+def test_replay_from_stdin_and_bad_logs(run, server, tmp_path):
+    log = run("--jsonl", "hi").out
+    r = run("--replay", "-", stdin=log)
+    assert (r.code, r.out) == (0, b"Hello\n")
+    r = run("--replay", "-", stdin=b'{"choices": []}\nnot json\n')
+    assert r.code == 65 and "line 2" in r.err
+    assert run("--replay", str(tmp_path / "missing")).code == 65
+
+
+def test_tee_file_that_cannot_be_opened_is_74(run, server, tmp_path):
+    r = run("--tee", str(tmp_path / "no" / "such" / "dir" / "log"), "hi")
+    assert (r.code, r.out) == (74, b"") and "--tee" in r.err and server.requests == []
+
+
+# --dry-run ----------------------------------------------------------------------------------
+
+def test_dry_run_prints_the_curl_command_and_sends_nothing(run, server):
+    r = run("--dry-run", "-s", "Be brief", "--temperature", "0.2", "it's", drop_env=("GREENPT_API_KEY",))
+    assert r.code == 0 and server.requests == [] and r.err == ""
+    line = r.out.decode()
+    assert line.startswith(f"curl -sN {server.url}/chat/completions -H \"Authorization: Bearer $GREENPT_API_KEY\"")
+    body = json.loads(line.split(" -d ", 1)[1].strip()[1:-1].replace("'\"'\"'", "'"))
+    assert body == {"model": "green-l", "messages": [{"role": "system", "content": "Be brief"},
+                                                     {"role": "user", "content": "it's"}],
+                    "stream": True, "temperature": 0.2}
+
+
+def test_dry_run_command_sends_what_gpt_pipe_sends(run, server, env):
+    import shutil
+    import subprocess
+
+    if not shutil.which("curl"):
+        pytest.skip("curl is needed to run the printed command")
+    command = run("--dry-run", "-o", "user=cron", "say hi").out.decode()
+    run("-o", "user=cron", "say hi")
+    subprocess.run(["sh", "-c", command], env=env, capture_output=True, timeout=60, check=True)
+    assert server.requests[1].json == server.requests[0].json
+    assert server.requests[1].headers["authorization"] == server.requests[0].headers["authorization"]
