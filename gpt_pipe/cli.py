@@ -61,6 +61,8 @@ class Settings:
         self.key_from_flag: bool = values["key_from_flag"]
         self.system: str | None = values["system"]
         self.messages: str | None = values["messages"]
+        self.conversation: str | None = values["conversation"]
+        self.user_message: dict[str, Any] | None = None  # the new prompt, for --conversation
         self.no_stdin: bool = values["no_stdin"]
         self.mode: str = values["mode"]  # "text", "full", "jsonl" or "json"
         self.newline: bool = values["newline"]
@@ -105,6 +107,8 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option("-s", "--system", metavar="TEXT", help="Add a system message first.")
 @click.option("--messages", metavar="FILE",
               help="JSON array of {role, content} messages to send before the prompt ('-' for stdin).")
+@click.option("-c", "--conversation", metavar="FILE",
+              help="JSON Lines of messages sent before the prompt; the exchange is appended when it completes.")
 @click.option("--no-stdin", is_flag=True, help="Never read stdin (for 'while read' loops).")
 @click.option("-m", "--model", envvar="GREENPT_MODEL", default=DEFAULT_MODEL, show_default=True,
               help="Model ID [env GREENPT_MODEL].")
@@ -170,6 +174,7 @@ def command(ctx: click.Context, **opts: Any) -> Settings:
         key_from_flag=bool(from_flag),
         system=opts["system"],
         messages=opts["messages"],
+        conversation=opts["conversation"],
         no_stdin=opts["no_stdin"],
         mode="full" if opts["full"] else "jsonl" if opts["jsonl"] else "json" if opts["json_"] else "text",
         newline=not opts["no_newline"],
@@ -283,6 +288,10 @@ def _build_request(settings: Settings) -> dict[str, Any]:
             except OSError as exc:
                 raise GptPipeError(f"cannot read messages file {path}: {exc.strerror}", ExitCode.DATAERR) from None
         history = load_messages(data, settings.messages)
+    if settings.conversation is not None:
+        from gpt_pipe.conversation import read_conversation
+
+        history = read_conversation(os.path.expanduser(settings.conversation)) + history
     stdin_bytes = None if stdin_used else _read_stdin()
     if stdin_bytes is None and not settings.prompt and settings.messages is None and not stdin_used:
         raise click.UsageError("no prompt: give PROMPT words or pipe text into stdin")
@@ -291,6 +300,8 @@ def _build_request(settings: Settings) -> dict[str, Any]:
     if not prompt.strip() and settings.messages is None:
         raise click.UsageError("the prompt is empty; nothing was sent")
     messages = build_messages(settings.system, history, prompt)
+    if prompt.strip():
+        settings.user_message = messages[-1]
     if not messages:
         raise click.UsageError("nothing to send: the messages file is empty and there is no prompt")
     body: dict[str, Any] = {"model": settings.model, "messages": messages, "stream": True}
@@ -346,6 +357,11 @@ def _run(settings: Settings, log: Log) -> int:
 
     info = RunInfo(settings.model)
     sink = _sinks(settings, out, key, info, log)
+    kept = None
+    if settings.conversation is not None:
+        from gpt_pipe.output import KeepText
+
+        sink = kept = KeepText(sink)
     start_streaming()
     try:
         code = run_with_retries(client, body, sink, log, RetryPolicy(settings.retries, settings.max_retry_wait),
@@ -356,6 +372,12 @@ def _run(settings: Settings, log: Log) -> int:
         raise
     finally:
         log.end_stream()
+    if kept is not None and settings.conversation:
+        from gpt_pipe.conversation import append_conversation
+
+        exchange = [settings.user_message] if settings.user_message else []
+        append_conversation(os.path.expanduser(settings.conversation),
+                            [*exchange, {"role": "assistant", "content": kept.text.text()}])
     if settings.usage and info.decoder is not None:
         from gpt_pipe.usage import usage_line
 

@@ -54,6 +54,23 @@ def load_messages(data: bytes, name: str) -> list[dict[str, Any]]:
         raise GptPipeError(f"{what} is not valid JSON: {exc}", ExitCode.DATAERR) from None
     if not isinstance(messages, list):
         raise GptPipeError(f"{what} must hold a JSON array of messages", ExitCode.DATAERR)
+    return _checked(messages, what)
+
+
+def load_conversation(data: bytes, name: str) -> list[dict[str, Any]]:
+    """Parse a conversation file: JSON Lines, one message per line."""
+    what = f"conversation file {name}"
+    messages = []
+    for number, line in enumerate(decode_input(data, what).splitlines(), 1):
+        if line.strip():
+            try:
+                messages.append(json.loads(line))
+            except ValueError as exc:
+                raise GptPipeError(f"{what} line {number} is not valid JSON: {exc}", ExitCode.DATAERR) from None
+    return _checked(messages, what)
+
+
+def _checked(messages: list[Any], what: str) -> list[dict[str, Any]]:
     for number, message in enumerate(messages, 1):
         if not isinstance(message, dict):
             raise GptPipeError(f"{what}: message {number} is not a JSON object", ExitCode.DATAERR)

@@ -278,3 +278,37 @@ class TeeSink(Sink):
             self._main.fail(message, code)
         finally:
             self._log.fail(message, code)
+
+
+class KeepText(Sink):
+    """Passes everything on to ``main`` and keeps the answer's text (for --conversation)."""
+
+    def __init__(self, main: Sink) -> None:  # no Sink.__init__: `written` is main's
+        self._main = main
+        self.text = TextBuffer()
+
+    @property
+    def written(self) -> bool:  # type: ignore[override]
+        return self._main.written
+
+    def chunk(self, raw: bytes, text: str) -> None:
+        if text:
+            self.text.add(text)
+        self._main.chunk(raw, text)
+
+    def reasoning(self, text: str) -> None:
+        self._main.reasoning(text)
+
+    def reset(self) -> None:
+        self.text.clear()
+        self._main.reset()
+
+    def flush(self) -> None:
+        self._main.flush()
+
+    def complete(self) -> None:
+        self._main.complete()
+
+    def fail(self, message: str, code: int) -> None:
+        self.text.clear()
+        self._main.fail(message, code)

@@ -188,3 +188,75 @@ def test_dry_run_command_sends_what_gpt_pipe_sends(run, server, env):
     subprocess.run(["sh", "-c", command], env=env, capture_output=True, timeout=60, check=True)
     assert server.requests[1].json == server.requests[0].json
     assert server.requests[1].headers["authorization"] == server.requests[0].headers["authorization"]
+
+
+# --conversation -------------------------------------------------------------------------------
+
+def echo(request):
+    prompt = request.json["messages"][-1]["content"]
+    return Reply(sse_chunks([f"answer to {prompt}"]))
+
+
+def test_conversation_sends_history_and_appends_the_exchange(run, server, tmp_path):
+    server.reply = echo
+    conv = tmp_path / "conv.jsonl"  # missing: a new conversation
+    assert run("-c", str(conv), "one").code == 0
+    assert run("--conversation", str(conv), "-s", "Be brief", "two").out == b"answer to two\n"
+    assert server.requests[1].json["messages"] == [
+        {"role": "system", "content": "Be brief"}, {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "answer to one"}, {"role": "user", "content": "two"}]
+    assert [json.loads(line) for line in conv.read_text().splitlines()] == [
+        {"role": "user", "content": "one"}, {"role": "assistant", "content": "answer to one"},
+        {"role": "user", "content": "two"}, {"role": "assistant", "content": "answer to two"}]
+    assert oct(conv.stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("reply", [Reply(sse_chunks(["half"], finish=None, done=False)),
+                                   Reply([b'{"error": "no"}'], status=400, framing="length")])
+def test_a_failed_run_appends_nothing(run, server, tmp_path, reply):
+    conv = tmp_path / "conv.jsonl"
+    conv.write_text('{"role": "user", "content": "old"}\n')
+    server.reply = reply
+    assert run("-c", str(conv), "new").code in (7, 65)
+    assert conv.read_text() == '{"role": "user", "content": "old"}\n'
+
+
+def test_a_truncated_answer_still_completes_the_exchange(run, server, tmp_path):
+    conv = tmp_path / "conv.jsonl"
+    server.reply = Reply(sse_chunks(["cut"], finish="length"))
+    assert run("-c", str(conv), "q").code == 3
+    assert len(conv.read_text().splitlines()) == 2
+
+
+def test_malformed_conversation_file_is_65(run, server, tmp_path):
+    conv = tmp_path / "conv.jsonl"
+    conv.write_text('{"role": "user", "content": "ok"}\n{broken\n')
+    r = run("-c", str(conv), "q")
+    assert r.code == 65 and "line 2" in r.err and server.requests == []
+
+
+def test_concurrent_appends_never_interleave(server, env, tmp_path):
+    import subprocess
+    import threading
+
+    from conftest import GPT_PIPE
+
+    n = 6
+    barrier = threading.Barrier(n, timeout=30)
+
+    def together(request):
+        prompt = request.json["messages"][-1]["content"]
+        barrier.wait()  # every process gets its answer at the same moment, then appends
+        return Reply(sse_chunks([f"answer to {prompt} " + "x" * 5000]))
+
+    server.reply = together
+    conv = tmp_path / "conv.jsonl"
+    procs = [subprocess.Popen([*GPT_PIPE, "-c", str(conv), "--no-stdin", f"q{i}"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(n)]
+    assert [p.wait(60) for p in procs] == [0] * n
+    lines = [json.loads(line) for line in conv.read_text().splitlines()]
+    assert len(lines) == 2 * n
+    for user, assistant in zip(lines[::2], lines[1::2], strict=True):
+        assert user["role"] == "user" and assistant["role"] == "assistant"
+        assert assistant["content"] == f"answer to {user['content']} " + "x" * 5000
+    assert sorted(m["content"] for m in lines[::2]) == [f"q{i}" for i in range(n)]
