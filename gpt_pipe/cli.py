@@ -111,7 +111,8 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
               help="JSON Lines of messages sent before the prompt; the exchange is appended when it completes.")
 @click.option("--no-stdin", is_flag=True, help="Never read stdin (for 'while read' loops).")
 @click.option("-m", "--model", envvar="GREENPT_MODEL", default=DEFAULT_MODEL, show_default=True,
-              help="Model ID [env GREENPT_MODEL].")
+              shell_complete=lambda ctx, param, incomplete: _cached_models(incomplete),
+              help="Model ID [env GREENPT_MODEL]; completes from the list --list-models saw last.")
 @click.option("--base-url", envvar="GREENPT_BASE_URL", default=DEFAULT_BASE_URL, show_default=True, metavar="URL",
               help="API base URL [env GREENPT_BASE_URL].")
 @click.option("--api-key-file", metavar="FILE", help=f"Read the API key from FILE (else env {KEY_VARIABLE}).")
@@ -351,7 +352,9 @@ def _run(settings: Settings, log: Log) -> int:
     if settings.list_models:
         from gpt_pipe.output import write_lines
 
-        write_lines(out, client.list_models())
+        models = client.list_models()
+        write_lines(out, models)
+        _cache_models(models)
         return ExitCode.OK
     from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, run_with_retries
 
@@ -385,6 +388,33 @@ def _run(settings: Settings, log: Log) -> int:
         log.error(usage_line(info.decoder.usage, info.decoder.impact, first, (info.ended or 0) - info.started,
                              info.credits))
     return code
+
+
+def _cache_models(models: list[str]) -> None:
+    """Keep the list for completing --model; a cache that cannot be written is no error."""
+    from gpt_pipe.config import models_cache_path
+
+    path = models_cache_path()
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            f.write("".join(f"{model}\n" for model in models))
+        os.replace(path + ".tmp", path)  # never a half-written list for a completion to read
+    except OSError:
+        pass
+
+
+def _cached_models(incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem  # only when completing: 3 ms to import
+
+    from gpt_pipe.config import models_cache_path
+
+    try:
+        with open(models_cache_path(), encoding="utf-8") as f:
+            models = f.read().split()
+    except OSError:
+        return []
+    return [CompletionItem(m) for m in models if m.startswith(incomplete)]
 
 
 def _sinks(settings: Settings, out: BinaryIO, key: str, info: Any, log: Log) -> Any:

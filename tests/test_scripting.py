@@ -260,3 +260,30 @@ def test_concurrent_appends_never_interleave(server, env, tmp_path):
         assert user["role"] == "user" and assistant["role"] == "assistant"
         assert assistant["content"] == f"answer to {user['content']} " + "x" * 5000
     assert sorted(m["content"] for m in lines[::2]) == [f"q{i}" for i in range(n)]
+
+
+# Shell completion ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shell,marker", [("bash", "complete -o nosort -F _gpt_pipe_completion gpt-pipe"),
+                                          ("zsh", "#compdef gpt-pipe"), ("fish", "complete --no-files")])
+def test_completion_scripts(run, shell, marker):
+    r = run(extra_env={"_GPT_PIPE_COMPLETE": f"{shell}_source"})
+    assert r.code == 0 and marker in r.out.decode()
+
+
+def test_model_completes_from_the_list_models_cache(run, server, home):
+    import json as json_
+
+    def complete(words: str) -> list[str]:
+        r = run(extra_env={"_GPT_PIPE_COMPLETE": "bash_complete", "COMP_WORDS": words,
+                           "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1))})
+        assert r.code == 0
+        return r.out.decode().split()
+
+    assert complete("gpt-pipe --model gr") == []  # no cache yet
+    server.reply = Reply([json_.dumps({"data": [{"id": "green-l"}, {"id": "green-r"}, {"id": "llama"}]}).encode()],
+                         content_type="application/json", framing="length")
+    assert run("--list-models").out == b"green-l\ngreen-r\nllama\n"
+    assert (home / ".cache" / "gpt-pipe" / "models").read_text() == "green-l\ngreen-r\nllama\n"
+    assert complete("gpt-pipe --model gr") == ["plain,green-l", "plain,green-r"]
+    assert "plain,--jsonl" in complete("gpt-pipe --js")
