@@ -335,7 +335,7 @@ def _run(settings: Settings, log: Log) -> int:
     if settings.replay is not None:
         return _replay(settings, log)
     body = None if settings.list_models else _build_request(settings)
-    if settings.dry_run and body is not None:
+    if settings.dry_run:
         return _dry_run(settings, body)
     key = _api_key(settings, log)
     log.set_secret(key)
@@ -453,25 +453,37 @@ def _replay(settings: Settings, log: Log) -> int:
     info = RunInfo(settings.model)
     sink = _sinks(settings, sys.stdout.buffer, "", info, log)
     try:
-        return replay(lines, sink, log, f"--replay {settings.replay}", info)
+        code = replay(lines, sink, log, f"--replay {settings.replay}", info)
     except GptPipeError as exc:
         sink.fail(exc.message, exc.code)
         raise
     finally:
         log.end_stream()
+    if settings.usage and info.decoder is not None:
+        from gpt_pipe.usage import usage_line
+
+        log.error(usage_line(info.decoder.usage, info.decoder.impact, None, None, None))  # a log keeps no times
+    return code
 
 
-def _dry_run(settings: Settings, body: dict[str, Any]) -> int:
-    """The request as a curl command line; the key only as $GREENPT_API_KEY."""
+def _dry_run(settings: Settings, body: dict[str, Any] | None) -> int:
+    """The request as a curl command line; the key only as $GREENPT_API_KEY.
+
+    ``body`` None: the GET of --list-models.
+    """
     import shlex
 
-    url = settings.base_url.rstrip("/") + "/chat/completions"
-    headers = ["Content-Type: application/json", "Accept: text/event-stream", "Accept-Encoding: identity",
-               f"User-Agent: gpt-pipe/{__version__}"]
+    base = settings.base_url.rstrip("/")
+    if body is None:
+        url, headers = base + "/models", ["Accept: application/json"]
+    else:
+        url, headers = base + "/chat/completions", ["Content-Type: application/json", "Accept: text/event-stream"]
+    headers += ["Accept-Encoding: identity", f"User-Agent: gpt-pipe/{__version__}"]
     words = ["curl", "-sN", shlex.quote(url), "-H", f'"Authorization: Bearer ${KEY_VARIABLE}"']
     for header in headers:
         words += ["-H", shlex.quote(header)]
-    words += ["-d", shlex.quote(json.dumps(body, ensure_ascii=False))]
+    if body is not None:
+        words += ["-d", shlex.quote(json.dumps(body, ensure_ascii=False))]
     from gpt_pipe.output import write_lines
 
     if sys.stdout is None:

@@ -18,8 +18,9 @@ def _amount(entry: Any, table: dict[str, float]) -> float | None:
 
 
 def usage_line(usage: dict[str, Any] | None, impact: dict[str, Any] | None, first_token: float | None,
-               total: float, credits: str | None) -> str:
-    """One line: what the answer cost, as far as the server said (times in seconds)."""
+               total: float | None, credits: str | None) -> str:
+    """One line: what the answer cost, as far as the server said (times in seconds; None
+    when unknown, as in a replay)."""
     parts = []
     usage = usage if isinstance(usage, dict) else {}
     prompt, completion, all_tokens = (usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens"))
@@ -29,8 +30,9 @@ def usage_line(usage: dict[str, Any] | None, impact: dict[str, Any] | None, firs
         parts.append("tokens not reported")
     if first_token is not None:
         parts.append(f"first token {first_token:.2f} s")
-    parts.append(f"total {total:.2f} s")
-    if isinstance(completion, int) and completion:
+    if total is not None:
+        parts.append(f"total {total:.2f} s")
+    if isinstance(completion, int) and completion and total is not None:
         generating = total - first_token if first_token is not None and total > first_token else total
         if generating > 0:
             parts.append(f"{completion / generating:.1f} tokens/s")

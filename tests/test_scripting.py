@@ -287,3 +287,30 @@ def test_model_completes_from_the_list_models_cache(run, server, home):
     assert (home / ".cache" / "gpt-pipe" / "models").read_text() == "green-l\ngreen-r\nllama\n"
     assert complete("gpt-pipe --model gr") == ["plain,green-l", "plain,green-r"]
     assert "plain,--jsonl" in complete("gpt-pipe --js")
+
+
+@pytest.mark.parametrize("mode", [(), ("--full",), ("--jsonl",), ("--json",), ("--tee", "LOG")])
+def test_conversation_composes_with_every_output_mode(run, server, tmp_path, mode):
+    server.reply = greenpt()
+    conv = tmp_path / "conv.jsonl"
+    mode = tuple(str(tmp_path / "log") if m == "LOG" else m for m in mode)
+    r = run(*mode, "-c", str(conv), "q")
+    assert r.code == 0 and r.out
+    assert [json.loads(line) for line in conv.read_text().splitlines()] == [
+        {"role": "user", "content": "q"}, {"role": "assistant", "content": "Hello! How"}]
+
+
+def test_usage_of_a_replay_has_tokens_and_energy_but_no_times(run, server):
+    server.reply = greenpt()
+    log = run("--jsonl", "hi").out
+    r = run("--replay", "-", "--usage", stdin=log)
+    assert r.out == b"Hello! How\n"
+    assert r.err == ("gpt-pipe: usage: 5 prompt + 14 completion = 19 tokens, energy 0.0119 Wh (42.8 J), "
+                     "emissions 1e-06 g CO2e\n")
+
+
+def test_dry_run_of_list_models(run, server):
+    r = run("--dry-run", "--list-models")
+    assert r.code == 0 and server.requests == []
+    assert r.out.decode().startswith(f"curl -sN {server.url}/models -H \"Authorization: Bearer $GREENPT_API_KEY\"")
+    assert " -d " not in r.out.decode()
