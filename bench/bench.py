@@ -212,7 +212,11 @@ def bench_imports() -> list[tuple[str, float]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description="gpt-pipe benchmark")
     parser.add_argument("--quick", action="store_true", help="fewer runs and smaller streams (a smoke test)")
+    parser.add_argument("--table", action="store_true", help="print bench/results.json as the README's table")
     args = parser.parse_args()
+    if args.table:
+        print(readme_table(json.loads((ROOT / "bench" / "results.json").read_text())))
+        return 0
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     have_curl_jq = bool(shutil.which("curl") and shutil.which("jq"))
     names = clients(have_curl_jq)
@@ -266,6 +270,48 @@ def main() -> int:
     path.write_text(json.dumps(results, indent=1) + "\n")
     print(f"\nwrote {path.relative_to(ROOT)}")
     return 0
+
+
+def readme_table(r: dict) -> str:
+    """The README's summary of a results.json."""
+    s, lat, t, m = r["startup"], r["latency"], r["throughput"], r["memory"]
+    g, q, c = s["gpt-pipe"], s["requests"], s.get("curl|jq")
+    ratio = t["requests"]["chunks_per_s"]
+
+    def lt(name: str, framing: str) -> str:
+        v = lat.get(name, {}).get(framing)
+        return f"{v['p50']:.2f} / {v['p99']:.2f} ms" if v else ""
+
+    def cps(name: str) -> str:
+        return f"{t[name]['chunks_per_s']:,.0f}"
+
+    big, huge = sorted(m["gpt-pipe"], key=int)
+    rows = [
+        ("first delta (median of interleaved runs)", f"{g['first']:.1f} ms ({g['first'] / q['first']:.2f}×)",
+         f"{q['first']:.1f} ms", f"{c['first']:.1f} ms" if c else ""),
+        ("exit after the last byte", f"{g['after_last']:.1f} ms", f"{q['after_last']:.1f} ms",
+         f"{c['after_last']:.1f} ms" if c else ""),
+    ]
+    for framing, label in (("chunked", "chunked"), ("close", "close-delimited"), ("length", "Content-Length"),
+                           ("gzip", "gzip")):
+        rows.append((f"added latency p50 / p99, {label} body", lt("gpt-pipe", framing), lt("requests", framing),
+                     lt("curl|jq", framing)))
+    rows.append(("100,000 deltas, chunks/s (raw)",
+                 f"{cps('gpt-pipe')} ({t['gpt-pipe']['chunks_per_s'] / ratio:.2f}×)", cps("requests"),
+                 cps("curl|jq") if "curl|jq" in t else ""))
+    rows.append(("100,000 deltas, chunks/s (`--full` / `--jsonl`)",
+                 f"{cps('gpt-pipe --full')} ({t['gpt-pipe --full']['chunks_per_s'] / ratio:.2f}×) / "
+                 f"{cps('gpt-pipe --jsonl')} ({t['gpt-pipe --jsonl']['chunks_per_s'] / ratio:.2f}×)", "", ""))
+    rows.append((f"peak RSS, {int(big):,} / {int(huge):,} deltas (raw)",
+                 f"{m['gpt-pipe'][big]:.1f} / {m['gpt-pipe'][huge]:.1f} MiB",
+                 f"{t['requests']['maxrss_mib']:.1f} MiB", f"{t['curl|jq']['maxrss_mib']:.1f} MiB" if "curl|jq" in t
+                 else ""))
+    rows.append((f"peak RSS, {int(big):,} / {int(huge):,} deltas (`--jsonl`; `--full`)",
+                 f"{m['gpt-pipe --jsonl'][big]:.1f} / {m['gpt-pipe --jsonl'][huge]:.1f} MiB; "
+                 f"{m['gpt-pipe --full'][big]:.1f} / {m['gpt-pipe --full'][huge]:.1f} MiB", "", ""))
+    lines = ["| | gpt-pipe | requests + iter_lines | curl \\| sed \\| jq |", "|---|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def machine() -> str:
