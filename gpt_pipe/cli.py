@@ -78,9 +78,26 @@ class Settings:
         self.tee: str | None = values["tee"]
         self.replay: str | None = values["replay"]
         self.dry_run: bool = values["dry_run"]
+        self.batch: str | None = values["batch"]
+        self.parallel: int = values["parallel"]
+        self.keep_order: bool = values["keep_order"]
+        self.output: str | None = values["output"]
+        self.resume: bool = values["resume"]
         self.show_reasoning: bool = values["show_reasoning"]
         self.debug: bool = values["debug"]
         self.body: dict[str, Any] = {}
+
+
+def _check_batch(ctx: click.Context, opts: dict[str, Any]) -> None:
+    alone = [f"--{name.rstrip('_').replace('_', '-')}" for name in
+             ("full", "jsonl", "json_", "tee", "replay", "conversation", "dry_run", "messages", "list_models")
+             if opts[name] and ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+    if opts["prompt"]:
+        alone.append("PROMPT")
+    if alone:
+        raise click.UsageError(f"--batch takes its prompts from its input, not with {', '.join(alone)}")
+    if opts["resume"] and not opts["output"]:
+        raise click.UsageError("--resume needs --output FILE (the results it resumes)")
 
 
 def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
@@ -138,6 +155,13 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--dry-run", is_flag=True, help="Print the request as a curl command line instead of sending it.")
 @click.option("-n", "--no-newline", is_flag=True, help="Do not add a final newline.")
 @click.option("--list-models", is_flag=True, help="List the model IDs the API offers, one per line.")
+@click.option("--batch", is_flag=False, flag_value="-", metavar="[FILE]",
+              help="Run one request per JSON line of FILE (stdin without FILE); results as JSON Lines.")
+@click.option("-P", "--parallel", type=click.IntRange(1, 256), default=4, show_default=True, metavar="N",
+              help="With --batch: requests at once.")
+@click.option("--keep-order", is_flag=True, help="With --batch: write results in input order.")
+@click.option("--output", metavar="FILE", help="With --batch: append results to FILE instead of stdout.")
+@click.option("--resume", is_flag=True, help="With --batch --output: skip ids that already have a result.")
 @click.option("--connect-timeout", type=SECONDS, default=10.0, show_default=True, metavar="SECONDS",
               help="Longest wait to connect.")
 @click.option("--idle-timeout", type=SECONDS, default=120.0, show_default=True, metavar="SECONDS",
@@ -191,9 +215,18 @@ def command(ctx: click.Context, **opts: Any) -> Settings:
         tee=opts["tee"],
         replay=opts["replay"],
         dry_run=opts["dry_run"],
+        batch=opts["batch"],
+        parallel=opts["parallel"],
+        keep_order=opts["keep_order"],
+        output=opts["output"],
+        resume=opts["resume"],
         show_reasoning=opts["show_reasoning"],
         debug=opts["debug"],
     )
+    if opts["batch"] is not None:
+        _check_batch(ctx, opts)
+    elif opts["keep_order"] or opts["output"] or opts["resume"]:
+        raise click.UsageError("--keep-order, --output and --resume go with --batch")
     for name in ("temperature", "max_tokens", "top_p", "seed", "reasoning_effort"):
         if opts[name] is not None:
             settings.body[name] = opts[name]
@@ -205,7 +238,8 @@ def command(ctx: click.Context, **opts: Any) -> Settings:
 
 # Config file keys (long option names with underscores) -> click's parameter names.
 CONFIG_KEYS = {p.name.rstrip("_"): p.name for p in command.params
-               if p.name and p.name not in ("prompt", "list_models", "version", "help", "replay", "dry_run")}
+               if p.name and p.name not in ("prompt", "list_models", "version", "help", "replay", "dry_run", "batch",
+                                            "resume")}
 
 
 def _read_stdin() -> bytes | None:
@@ -334,11 +368,13 @@ def _make_sink(settings: Settings, out: BinaryIO, secret: str, info: Any) -> Any
 def _run(settings: Settings, log: Log) -> int:
     if settings.replay is not None:
         return _replay(settings, log)
-    body = None if settings.list_models else _build_request(settings)
+    body = None if settings.list_models or settings.batch is not None else _build_request(settings)
     if settings.dry_run:
         return _dry_run(settings, body)
     key = _api_key(settings, log)
     log.set_secret(key)
+    if settings.batch is not None:
+        return _batch(settings, key, log)
     ca_bundle = os.path.expanduser(settings.ca_bundle) if settings.ca_bundle else None
     if ca_bundle and not os.path.isfile(ca_bundle):
         raise GptPipeError(f"--ca-bundle {settings.ca_bundle}: no such file", ExitCode.CONFIG)
@@ -388,6 +424,63 @@ def _run(settings: Settings, log: Log) -> int:
         log.error(usage_line(info.decoder.usage, info.decoder.impact, first, (info.ended or 0) - info.started,
                              info.credits))
     return code
+
+
+def _batch(settings: Settings, key: str, log: Log) -> int:
+    import threading
+
+    from gpt_pipe.batch import Batch, Collect, Output, done_ids, read_lines
+    from gpt_pipe.client import Client
+    from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, SharedGate, run_with_retries
+
+    ca_bundle = os.path.expanduser(settings.ca_bundle) if settings.ca_bundle else None
+    base: dict[str, Any] = {"model": settings.model, "stream": True}
+    if not _is_greenpt(settings.base_url):
+        base["stream_options"] = {"include_usage": True}  # results carry usage: ask for it
+    base.update(settings.body)
+    if settings.system is not None:
+        base["_system"] = settings.system
+    policy = RetryPolicy(settings.retries, settings.max_retry_wait, gate=SharedGate())
+    local = threading.local()  # a requests Session is not for sharing between threads
+
+    def run_one(body: dict[str, Any]) -> dict[str, Any]:
+        if not hasattr(local, "client"):
+            local.client = Client(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log,
+                                  ca_bundle)
+        sink, info = Collect(), RunInfo(body["model"])
+        code = run_with_retries(local.client, body, sink, log, policy, MaxTime(None), info)
+        decoder = info.decoder
+        return {"content": sink.text.text(), "finish_reason": decoder.finish_reason if decoder else None,
+                "exit": int(code), "usage": decoder.usage if decoder else None,
+                "impact": decoder.impact if decoder else None, "error": None}
+
+    source = settings.batch
+    if source == "-":
+        if sys.stdin is None or sys.stdin.isatty():
+            raise click.UsageError("--batch without FILE reads its lines from stdin, which is a terminal")
+        stream: Any = sys.stdin.buffer
+    else:
+        try:
+            stream = open(os.path.expanduser(source or ""), "rb")  # read lazily: closed at exit
+        except OSError as exc:
+            raise GptPipeError(f"cannot read --batch file {source}: {exc.strerror}", ExitCode.DATAERR) from None
+    progress = bool(sys.stderr and sys.stderr.isatty())
+    total = _count_lines(source) if progress and source != "-" else None
+    output = Output(os.path.expanduser(settings.output) if settings.output else None)
+    skip = done_ids(output.path) if settings.resume and output.path else set()
+    batch = Batch(run_one, base, settings.parallel, settings.keep_order, output, log, skip, progress, total)
+    start_streaming()
+    code = batch.run(read_lines(stream))
+    log.error(batch.summary())
+    return code
+
+
+def _count_lines(path: str | None) -> int | None:
+    try:
+        with open(os.path.expanduser(path or ""), "rb") as f:
+            return sum(1 for line in f if line.strip())
+    except OSError:
+        return None
 
 
 def _cache_models(models: list[str]) -> None:

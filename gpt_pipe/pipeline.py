@@ -10,6 +10,7 @@ import json
 import random
 import select
 import signal
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -96,11 +97,48 @@ class MaxTime:
         raise MaxTimeReached
 
 
+class SharedGate:
+    """One backoff for many workers (--batch): a 429 or Retry-After seen by any of them
+    holds back every worker's next request, so a throttled server is not hammered."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._until = max(self._until, time.monotonic() + seconds)
+
+    def wait(self) -> None:
+        while True:
+            with self._lock:
+                left = self._until - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(left)
+
+
 class RetryPolicy:
-    def __init__(self, retries: int, max_wait: float, base: float = 1.0) -> None:
+    def __init__(self, retries: int, max_wait: float, base: float = 1.0, gate: SharedGate | None = None) -> None:
         self.retries = retries
         self.max_wait = max_wait
         self.base = base
+        self.gate = gate
+
+    def wait_turn(self) -> None:
+        if self.gate is not None:
+            self.gate.wait()
+
+    def hold(self, seconds: float) -> None:
+        """Before a retry: with a shared gate, every worker waits from now on."""
+        if self.gate is not None:
+            self.gate.hold(seconds)
+
+    def pause(self, seconds: float) -> None:
+        if self.gate is None:
+            time.sleep(seconds)
+        else:
+            self.gate.wait()
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with "equal jitter": half fixed, half random."""
@@ -134,6 +172,7 @@ def _attempts(
 ) -> ExitCode:
     attempt = 0
     while True:
+        policy.wait_turn()
         try:
             return run_chat(client, body, sink, log, max_time, info)
         except GptPipeError as error:
@@ -150,9 +189,10 @@ def _attempts(
                 ) from None
             delay = error.retry_after if error.retry_after is not None else policy.backoff(attempt)
             attempt += 1
+            policy.hold(delay)
             log.note(f"{error.brief}, retrying in {delay:.1f} s ({attempt}/{policy.retries})")
             sink.reset()
-            time.sleep(delay)
+            policy.pause(delay)
 
 
 def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log, max_time: MaxTime | None = None,

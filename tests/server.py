@@ -79,6 +79,7 @@ class Reply:
     gzip: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     length: int | None = None  # Content-Length to announce for lazily produced steps
+    on_sent: Callable[[], None] | None = None  # called once the whole reply has been written
 
 
 @dataclass
@@ -256,6 +257,8 @@ class Server:
                 return
         if reply.framing == "chunked":
             conn.sendall(b"0\r\n\r\n")
+        if reply.on_sent is not None:
+            reply.on_sent()
 
 
 def _gzipped(pieces: Iterable[Step]) -> Iterable[Step]:

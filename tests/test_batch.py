@@ -1,0 +1,213 @@
+"""--batch: many prompts from JSON Lines, in parallel, ordered or not, resumable."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+from conftest import GPT_PIPE
+from server import Gate, Hang, Reply, sse_chunks
+
+BOUND = 30.0
+
+
+def lines(*objs) -> bytes:
+    return b"".join((o if isinstance(o, bytes) else json.dumps(o).encode()) + b"\n" for o in objs)
+
+
+def results(out: bytes) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def echo(request):
+    body = request.json
+    return Reply(sse_chunks([f"{body['model']}:{body['messages'][-1]['content']}"]))
+
+
+def test_mixed_good_and_bad_lines_and_ids(run, server):
+    server.reply = echo
+    r = run("--batch", "-P", "3", "--keep-order", stdin=lines(
+        {"id": "a", "prompt": "one"}, b"not json", {"prompt": "no id"}, b"", {"id": 9, "messages": [
+            {"role": "user", "content": "via messages"}]}, {"id": "empty"}, [1, 2], {"id": "bad", "messages": "x"}))
+    got = results(r.out)
+    assert [g["id"] for g in got] == ["a", 2, 3, 9, "empty", 7, "bad"]
+    assert [g["exit"] for g in got] == [0, 65, 0, 0, 65, 65, 65]
+    assert got[0] == {"id": "a", "content": "green-l:one", "finish_reason": "stop", "exit": 0, "usage": None,
+                      "impact": None, "error": None}
+    assert got[1]["error"] == "the line is not valid JSON" and got[1]["content"] is None
+    assert r.code == 65 and r.err.splitlines() == [r.err.strip()] and r.err.startswith("gpt-pipe: batch: 7 lines")
+
+
+def test_per_line_overrides(run, server):
+    server.reply = echo
+    r = run("--batch", "-m", "base-model", "-s", "default system", "--temperature", "0.5", stdin=lines(
+        {"id": 1, "prompt": "p1"},
+        {"id": 2, "prompt": "p2", "model": "other", "system": "own system", "temperature": 0.1, "max_tokens": 7}))
+    assert r.code == 0
+    bodies = {req.json["messages"][-1]["content"]: req.json for req in server.requests}
+    assert bodies["p1"]["model"] == "base-model" and bodies["p1"]["temperature"] == 0.5
+    assert bodies["p1"]["messages"][0] == {"role": "system", "content": "default system"}
+    assert (bodies["p2"]["model"], bodies["p2"]["temperature"], bodies["p2"]["max_tokens"]) == ("other", 0.1, 7)
+    assert bodies["p2"]["messages"][0] == {"role": "system", "content": "own system"}
+    assert all(b["stream"] is True for b in bodies.values())
+
+
+def test_results_are_written_as_they_complete(server, env):
+    slow = Gate()
+
+    def reply(request):
+        prompt = request.json["messages"][-1]["content"]
+        return Reply(([slow] if prompt == "slow" else []) + sse_chunks([prompt]))
+
+    server.reply = reply
+    proc = subprocess.Popen([*GPT_PIPE, "--batch", "-P", "4"], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc.stdin.write(lines(*({"id": i, "prompt": p} for i, p in enumerate(["slow", "b", "c", "d"]))))
+    proc.stdin.close()
+    proc.stdin = None
+    first = [json.loads(proc.stdout.readline())["id"] for _ in range(3)]  # while "slow" is still held
+    slow.open()
+    assert sorted(first) == [1, 2, 3] and json.loads(proc.stdout.readline())["id"] == 0
+    assert proc.wait(BOUND) == 0
+
+
+def test_keep_order_writes_in_input_order(run, server):
+    slow = Gate()
+    sent = []
+
+    def reply(request):
+        prompt = request.json["messages"][-1]["content"]
+        if prompt == "slow":  # the first line is answered last: once the three others are sent
+            return Reply([slow] + sse_chunks([prompt]))
+        return Reply(sse_chunks([prompt]), on_sent=lambda: (sent.append(1), len(sent) == 3 and slow.open()))
+
+    server.reply = reply
+    data = lines(*({"id": i, "prompt": p} for i, p in enumerate(["slow", "b", "c", "d"])))
+    assert [g["id"] for g in results(run("--batch", "-P", "4", "--keep-order", stdin=data).out)] == [0, 1, 2, 3]
+
+
+def test_exit_code_is_the_most_severe_outcome(run, server):
+    def reply(request):
+        prompt = request.json["messages"][-1]["content"]
+        if prompt == "long":
+            return Reply(sse_chunks(["cut"], finish="length"))
+        if prompt == "reject":
+            return Reply([b'{"error": "no"}'], status=400, framing="length")
+        return Reply(sse_chunks(["ok"]))
+
+    server.reply = reply
+    assert run("--batch", stdin=lines({"prompt": "fine"})).code == 0
+    assert run("--batch", stdin=lines({"prompt": "fine"}, {"prompt": "long"})).code == 3
+    assert run("--batch", stdin=lines({"prompt": "long"}, {"prompt": "reject"})).code == 65
+
+
+def test_shared_backoff_holds_every_worker(server, env):
+    b_may_finish = threading.Event()
+    arrivals: list[tuple[float, str]] = []
+
+    def reply(request):
+        prompt = request.json["messages"][-1]["content"]
+        arrivals.append((time.monotonic(), prompt))
+        if prompt == "a" and sum(1 for _, p in arrivals if p == "a") == 1:
+            return Reply([b'{"error": "slow down"}'], status=429, framing="length", headers={"Retry-After": "1"})
+        if prompt == "b":
+            b_may_finish.wait(BOUND)  # b's worker asks for its next line only after the 429 was taken
+        return Reply(sse_chunks([prompt]))
+
+    server.reply = reply
+    proc = subprocess.Popen([*GPT_PIPE, "--batch", "-P", "2", "--retries", "2"], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write(lines(*({"id": p, "prompt": p} for p in "abcd")))
+    proc.stdin.close()
+    proc.stdin = None  # so that communicate() does not flush it
+    note = proc.stderr.readline().decode()  # handshake: written after the shared hold is set
+    held_at = time.monotonic()
+    assert "429 Too Many Requests, retrying in 1.0 s (1/2)" in note
+    b_may_finish.set()
+    out, _ = proc.communicate(timeout=BOUND)
+    assert proc.returncode == 0 and sorted(g["id"] for g in results(out)) == ["a", "b", "c", "d"]
+    first_a = next(t for t, p in arrivals if p == "a")
+    later = [t for t, p in arrivals if t > first_a and p != "b"]  # c, d and a's retry
+    assert len(later) == 3 and min(later) >= held_at + 0.8, (held_at, arrivals)
+
+
+def test_kill_and_resume_gives_every_id_exactly_once(server, env, tmp_path):
+    answered = []
+
+    def reply(request):
+        answered.append(request)
+        if len(answered) > 4:
+            return Reply([Hang()])  # the rest stall until the batch is killed
+        return Reply(sse_chunks([request.json["messages"][-1]["content"]]))
+
+    server.reply = reply
+    data = lines(*({"id": f"t{i}", "prompt": f"p{i}"} for i in range(12)))
+    out = tmp_path / "results.jsonl"
+    proc = subprocess.Popen([*GPT_PIPE, "--batch", "--output", str(out), "-P", "2"], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc.stdin.write(data)
+    proc.stdin.close()
+    proc.stdin = None
+    deadline = time.monotonic() + BOUND
+    while not out.exists() or out.read_bytes().count(b"\n") < 4:
+        assert time.monotonic() < deadline, "the first results never came"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(BOUND)
+    first = results(out.read_bytes())
+    assert len(first) == 4
+    server.reply = echo
+    resumed = subprocess.run([*GPT_PIPE, "--batch", "--output", str(out), "--resume"], env=env, input=data,
+                             capture_output=True, timeout=BOUND)
+    assert resumed.returncode == 0 and b"4 skipped" in resumed.stderr
+    ids = [g["id"] for g in results(out.read_bytes())]
+    assert sorted(ids) == sorted(f"t{i}" for i in range(12)) and len(ids) == len(set(ids))
+
+
+def test_resume_after_a_torn_last_line_and_temporary_failures(run, server, tmp_path):
+    server.reply = echo
+    out = tmp_path / "results.jsonl"
+    out.write_bytes(lines({"id": "done", "content": "x", "exit": 0}, {"id": "later", "exit": 75}) + b'{"id": "torn')
+    r = run("--batch", "--output", str(out), "--resume", stdin=lines(
+        {"id": "done", "prompt": "1"}, {"id": "later", "prompt": "2"}, {"id": "torn", "prompt": "3"}))
+    assert r.code == 0
+    text = out.read_bytes()
+    assert text.startswith(lines({"id": "done", "content": "x", "exit": 0}, {"id": "later", "exit": 75})
+                           + b'{"id": "torn\n')
+    assert sorted(g["id"] for g in results(text.split(b"\n", 3)[3])) == ["later", "torn"]
+
+
+def test_progress_only_on_a_terminal(server, env, tmp_path):
+    import pty
+
+    server.reply = echo
+    data = tmp_path / "in.jsonl"
+    data.write_bytes(lines(*({"prompt": str(i)} for i in range(5))))
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([*GPT_PIPE, "--batch", str(data)], env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=slave, timeout=BOUND)
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+    assert proc.returncode == 0 and b"/5" in seen and b"gpt-pipe: batch: 5 lines, 5 ok" in seen
+
+
+@pytest.mark.parametrize("args", [("--batch", "-", "prompt"), ("--batch", "--jsonl"), ("--resume", "--batch"),
+                                  ("--output", "x", "hi"), ("--keep-order", "hi")])
+def test_usage_errors(run, server, args):
+    assert run(*args, stdin=b"").code == 2 and server.requests == []
