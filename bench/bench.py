@@ -192,6 +192,36 @@ def bench_throughput(n: int, cases: dict[str, list[str]], runs: int = 1) -> dict
             for name, runs_ in samples.items()}
 
 
+# 6. batch ------------------------------------------------------------------------------
+
+def bench_batch(requests_: int, parallel: int, latency: float, lines: tuple[int, ...]) -> dict:
+    """Wall time of a batch against a server that takes ``latency`` per answer, next to the
+    ideal (requests / parallel * latency); peak RSS for inputs of ``lines`` lines."""
+    import tempfile as tf
+
+    out: dict = {}
+    with Server(lambda request: Reply([Pause(latency), *sse_chunks(["ok"])])) as server:
+        env = environment(server)
+        with tf.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+            f.writelines(f'{{"id": {i}, "prompt": "q{i}"}}\n' for i in range(requests_))
+        r = run_client(GPT_PIPE + ["--batch", f.name, "-P", str(parallel)], env)
+        os.unlink(f.name)
+        assert r["code"] == 0 and r["bytes"], r
+        ideal = requests_ / parallel * latency
+        out["latency"] = {"requests": requests_, "parallel": parallel, "server_latency_s": latency,
+                          "wall_s": r["end"] - r["start"], "ideal_s": ideal,
+                          "vs_ideal": (r["end"] - r["start"]) / ideal}
+        out["rss_mib"] = {}
+        for n in lines:  # lines with no prompt: every one is read, run through the pool and answered
+            with tf.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+                f.writelines(f'{{"id": {i}}}\n' for i in range(n))
+            r = run_client(GPT_PIPE + ["--batch", f.name, "-P", "8"], env)
+            os.unlink(f.name)
+            assert r["code"] == 65, r
+            out["rss_mib"][n] = r["maxrss_mib"]
+    return out
+
+
 # 5. imports -----------------------------------------------------------------------------
 
 def bench_imports() -> list[tuple[str, float]]:
@@ -261,8 +291,16 @@ def main() -> int:
             m[label][n] = bench_throughput(n, {label: args_})[label]["maxrss_mib"]
         print(f"   {label:18} " + "  ".join(f"{n:>9,}: {v:5.1f}" for n, v in m[label].items()))
 
+    b = results["batch"] = bench_batch(200 if args.quick else 1000, 32, 0.2,
+                                       (10_000, 100_000) if args.quick else (100_000, 1_000_000))
+    lat_ = b["latency"]
+    print(f"\n6. --batch: {lat_['requests']:,} requests, server latency {lat_['server_latency_s'] * 1000:.0f} ms, "
+          f"-P {lat_['parallel']}: {lat_['wall_s']:.2f} s against an ideal of {lat_['ideal_s']:.2f} s "
+          f"({lat_['vs_ideal']:.2f}x)")
+    print("   peak RSS by input length: " + ", ".join(f"{n:,} lines: {v:.1f} MiB" for n, v in b["rss_mib"].items()))
+
     imports = results["imports"] = bench_imports()
-    print("\n5. python -X importtime of `gpt-pipe hi`: the ten costliest imports (cumulative; indent = depth)")
+    print("\n7. python -X importtime of `gpt-pipe hi`: the ten costliest imports (cumulative; indent = depth)")
     for name, ms in imports:
         print(f"   {ms:7.1f} ms  {name}")
 

@@ -211,3 +211,21 @@ def test_progress_only_on_a_terminal(server, env, tmp_path):
                                   ("--output", "x", "hi"), ("--keep-order", "hi")])
 def test_usage_errors(run, server, args):
     assert run(*args, stdin=b"").code == 2 and server.requests == []
+
+
+def test_gnu_parallel_recipe_on_one_machine(server, env, tmp_path):
+    """The README's multi-host recipe, with every job on this machine: parallel --pipe."""
+    import shutil
+
+    if not shutil.which("parallel"):
+        pytest.skip("GNU parallel is not installed (apt-get install parallel; .ci/run installs it)")
+    server.reply = echo
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(lines(*({"id": i, "prompt": f"q{i}"} for i in range(40))))
+    recipe = (f"parallel --will-cite --pipe -N 10 -j 4 {' '.join(GPT_PIPE)} --batch -P 2 "
+              f"< {src} > {tmp_path / 'out.jsonl'}")
+    done = subprocess.run(["sh", "-c", recipe], env=env, capture_output=True, timeout=BOUND)
+    assert done.returncode == 0, done.stderr
+    got = results((tmp_path / "out.jsonl").read_bytes())
+    assert sorted(g["id"] for g in got) == list(range(40))
+    assert all(g["content"] == f"green-l:q{g['id']}" and g["exit"] == 0 for g in got)
