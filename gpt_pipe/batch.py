@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, BinaryIO
@@ -193,7 +194,7 @@ class Batch:
 
     def run(self, lines: Iterable[tuple[int, bytes]]) -> int:
         pending: dict[int, dict[str, Any]] = {}  # --keep-order: finished, waiting for earlier lines
-        order: list[int] = []  # --keep-order: submitted line numbers, oldest first
+        order: deque[int] = deque()  # --keep-order: submitted line numbers not yet written, oldest first
         running: dict[Future, int] = {}
         pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="gpt-pipe")
         try:
@@ -209,7 +210,8 @@ class Batch:
                     if self.skip and self._already_done(raw, number):
                         continue
                     running[pool.submit(self.one, number, raw)] = number
-                    order.append(number)
+                    if self.keep_order:
+                        order.append(number)
                 if not running:
                     break
                 finished, _ = wait(running, timeout=0.5 if self.progress else None, return_when=FIRST_COMPLETED)
@@ -219,8 +221,8 @@ class Batch:
                         pending[number] = future.result()
                     else:
                         self._emit(future.result())
-                while self.keep_order and order and order[0] in pending:
-                    self._emit(pending.pop(order.pop(0)))
+                while order and order[0] in pending:
+                    self._emit(pending.pop(order.popleft()))
                 self._show_progress()
         finally:
             # Interrupted or failed: what was written stays, what is in flight is dropped
