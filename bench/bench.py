@@ -347,6 +347,15 @@ def readme_table(r: dict) -> str:
     rows.append((f"peak RSS, {int(big):,} / {int(huge):,} deltas (`--jsonl`; `--full`)",
                  f"{m['gpt-pipe --jsonl'][big]:.1f} / {m['gpt-pipe --jsonl'][huge]:.1f} MiB; "
                  f"{m['gpt-pipe --full'][big]:.1f} / {m['gpt-pipe --full'][huge]:.1f} MiB", "", ""))
+    if "batch" in r:
+        b = r["batch"]
+        lat_ = b["latency"]
+        rows.append((f"`--batch`: {lat_['requests']:,} requests of {lat_['server_latency_s'] * 1000:.0f} ms at "
+                     f"-P {lat_['parallel']}", f"{lat_['wall_s']:.2f} s ({lat_['vs_ideal']:.2f}× the ideal "
+                     f"{lat_['ideal_s']:.2f} s)", "", ""))
+        sizes = sorted(b["rss_mib"], key=int)
+        rows.append(("`--batch` peak RSS, " + " / ".join(f"{int(n):,}" for n in sizes) + " input lines",
+                     " / ".join(f"{b['rss_mib'][n]:.1f}" for n in sizes) + " MiB", "", ""))
     lines = ["| | gpt-pipe | requests + iter_lines | curl \\| sed \\| jq |", "|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
