@@ -20,7 +20,6 @@ from typing import Any, BinaryIO
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
 from gpt_pipe.log import Log
-from gpt_pipe.output import Sink, TextBuffer
 
 # The exit code of a batch: 0 when every line finished with "stop"; otherwise the first of
 # these that some line had: what breaks every request first, what breaks one line last.
@@ -32,27 +31,6 @@ SEVERITY = (ExitCode.SOFTWARE, ExitCode.CONFIG, ExitCode.NOPERM, ExitCode.IOERR,
 RETRY_ON_RESUME = frozenset({ExitCode.TEMPFAIL, ExitCode.SIGINT, ExitCode.SIGTERM})
 
 OVERRIDES = ("model", "temperature", "max_tokens")
-
-
-class Collect(Sink):
-    """Keeps the answer's text; writes nothing."""
-
-    def __init__(self) -> None:  # no stdout: nothing is ever written
-        self.written = False
-        self.text = TextBuffer()
-
-    def chunk(self, raw: bytes, text: str) -> None:
-        if text:
-            self.text.add(text)
-
-    def reset(self) -> None:
-        self.text.clear()
-
-    def complete(self) -> None:
-        pass
-
-    def fail(self, message: str, code: int) -> None:
-        pass
 
 
 def result_id(line: dict[str, Any] | None, number: int) -> Any:

@@ -429,8 +429,9 @@ def _run(settings: Settings, log: Log) -> int:
 def _batch(settings: Settings, key: str, log: Log) -> int:
     import threading
 
-    from gpt_pipe.batch import Batch, Collect, Output, done_ids, read_lines
+    from gpt_pipe.batch import Batch, Output, done_ids, read_lines
     from gpt_pipe.client import Client
+    from gpt_pipe.output import KeepText, Sink
     from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, SharedGate, run_with_retries
 
     ca_bundle = os.path.expanduser(settings.ca_bundle) if settings.ca_bundle else None
@@ -447,7 +448,7 @@ def _batch(settings: Settings, key: str, log: Log) -> int:
         if not hasattr(local, "client"):
             local.client = Client(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log,
                                   ca_bundle)
-        sink, info = Collect(), RunInfo(body["model"])
+        sink, info = KeepText(Sink(None)), RunInfo(body["model"])  # the text is kept, nothing written
         code = run_with_retries(local.client, body, sink, log, policy, MaxTime(None), info)
         decoder = info.decoder
         return {"content": sink.text.text(), "finish_reason": decoder.finish_reason if decoder else None,

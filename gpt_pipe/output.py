@@ -39,7 +39,9 @@ def write_lines(out: BinaryIO, lines: list[str]) -> None:
 
 
 class Sink:
-    def __init__(self, out: BinaryIO, name: str = "stdout") -> None:
+    """The base sink writes nothing (``Sink(None)`` swallows a run's output)."""
+
+    def __init__(self, out: BinaryIO | None, name: str = "stdout") -> None:
         self._out = out
         self._name = name  # for the error message when a write fails
         self.written = False  # once true, sending the request again would repeat text
@@ -51,7 +53,7 @@ class Sink:
         """A reasoning delta: never part of the answer's text."""
 
     def chunk(self, raw: bytes, text: str) -> None:
-        raise NotImplementedError
+        pass
 
     def flush(self) -> None:
         pass
@@ -244,13 +246,11 @@ class JsonlSink(Sink):
         self._write(json.dumps(line, ensure_ascii=False).encode("utf-8", "replace") + b"\n")
 
 
-class TeeSink(Sink):
-    """--tee FILE: every chunk appended to FILE as JSON Lines, a line at a time, while
-    stdout gets the chosen mode; a failure ends FILE with the --jsonl error line."""
+class Forward(Sink):
+    """A sink in front of another: passes everything on; subclasses add to what they need."""
 
-    def __init__(self, main: Sink, log: JsonlSink) -> None:  # no Sink.__init__: `written` is main's
+    def __init__(self, main: Sink) -> None:  # no Sink.__init__: `written` is main's
         self._main = main
-        self._log = log
 
     @property
     def written(self) -> bool:  # type: ignore[override]
@@ -258,8 +258,6 @@ class TeeSink(Sink):
 
     def chunk(self, raw: bytes, text: str) -> None:
         self._main.chunk(raw, text)
-        self._log.chunk(raw, text)
-        self._log.flush()
 
     def reasoning(self, text: str) -> None:
         self._main.reasoning(text)
@@ -274,40 +272,44 @@ class TeeSink(Sink):
         self._main.complete()
 
     def fail(self, message: str, code: int) -> None:
+        self._main.fail(message, code)
+
+
+class TeeSink(Forward):
+    """--tee FILE: every chunk appended to FILE as JSON Lines, a line at a time, while
+    stdout gets the chosen mode; a failure ends FILE with the --jsonl error line."""
+
+    def __init__(self, main: Sink, log: JsonlSink) -> None:
+        super().__init__(main)
+        self._log = log
+
+    def chunk(self, raw: bytes, text: str) -> None:
+        self._main.chunk(raw, text)
+        self._log.chunk(raw, text)
+        self._log.flush()
+
+    def fail(self, message: str, code: int) -> None:
         try:
             self._main.fail(message, code)
         finally:
             self._log.fail(message, code)
 
 
-class KeepText(Sink):
-    """Passes everything on to ``main`` and keeps the answer's text (for --conversation)."""
+class KeepText(Forward):
+    """Keeps the answer's text while passing everything on (--conversation, --batch)."""
 
-    def __init__(self, main: Sink) -> None:  # no Sink.__init__: `written` is main's
-        self._main = main
+    def __init__(self, main: Sink) -> None:
+        super().__init__(main)
         self.text = TextBuffer()
-
-    @property
-    def written(self) -> bool:  # type: ignore[override]
-        return self._main.written
 
     def chunk(self, raw: bytes, text: str) -> None:
         if text:
             self.text.add(text)
         self._main.chunk(raw, text)
 
-    def reasoning(self, text: str) -> None:
-        self._main.reasoning(text)
-
     def reset(self) -> None:
         self.text.clear()
         self._main.reset()
-
-    def flush(self) -> None:
-        self._main.flush()
-
-    def complete(self) -> None:
-        self._main.complete()
 
     def fail(self, message: str, code: int) -> None:
         self.text.clear()
