@@ -30,6 +30,10 @@ Examples:
   gpt-pipe --jsonl "Tell me a joke" > chunks.jsonl
   answer=$(gpt-pipe --full "One word for happy") || echo "failed: $?"
   while read -r q; do gpt-pipe --no-stdin "$q"; done < questions.txt
+  gpt-pipe --json "Hi" | jq -r .choices[0].message.content
+  gpt-pipe -c chat.jsonl "And in French?"
+  gpt-pipe --batch tickets.jsonl -P 16 --output labels.jsonl --resume
+  gpt-pipe --replay chunks.jsonl --usage
 
 \b
 Exit status: 0 answer complete, 2 usage, 3 truncated (length), 4 content filter,
