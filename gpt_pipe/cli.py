@@ -102,6 +102,9 @@ def _check_batch(ctx: click.Context, opts: dict[str, Any]) -> None:
         raise click.UsageError(f"--batch takes its prompts from its input, not with {', '.join(alone)}")
     if opts["resume"] and not opts["output"]:
         raise click.UsageError("--resume needs --output FILE (the results it resumes)")
+    if opts["max_time"] is not None:
+        # One SIGALRM bounds one run; a batch's requests are bounded by --idle-timeout.
+        raise click.UsageError("--max-time bounds a single run, not --batch (use --idle-timeout)")
 
 
 def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
