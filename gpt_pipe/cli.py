@@ -53,42 +53,45 @@ class Interrupted(BaseException):  # like KeyboardInterrupt: no library's "excep
 
 
 class Settings:
-    """What the command line, environment and config file asked for."""
+    """What the command line, environment and config file asked for: every option under
+    its parameter name, and what is derived from them (a plain class: dataclasses imports
+    inspect, a cost paid on every start-up)."""
 
-    # A plain class: dataclasses imports inspect, a cost paid on every start-up.
-    def __init__(self, **values: Any) -> None:
-        self.prompt: tuple[str, ...] = values["prompt"]
-        self.model: str = values["model"]
-        self.base_url: str = values["base_url"]
-        self.api_key_file: str | None = values["api_key_file"]
-        self.api_key_cmd: str | None = values["api_key_cmd"]
-        self.key_from_flag: bool = values["key_from_flag"]
-        self.system: str | None = values["system"]
-        self.messages: str | None = values["messages"]
-        self.conversation: str | None = values["conversation"]
+    prompt: tuple[str, ...]
+    model: str
+    base_url: str
+    api_key_file: str | None
+    api_key_cmd: str | None
+    system: str | None
+    messages: str | None
+    conversation: str | None
+    no_stdin: bool
+    list_models: bool
+    connect_timeout: float
+    idle_timeout: float
+    max_time: float | None
+    retries: int
+    max_retry_wait: float
+    ca_bundle: str | None
+    quiet: bool
+    usage: bool
+    tee: str | None
+    replay: str | None
+    dry_run: bool
+    batch: str | None
+    parallel: int
+    keep_order: bool
+    output: str | None
+    resume: bool
+    show_reasoning: bool
+    debug: bool
+
+    def __init__(self, opts: dict[str, Any], key_from_flag: bool) -> None:
+        self.__dict__.update(opts)
+        self.key_from_flag = key_from_flag
+        self.mode = "full" if opts["full"] else "jsonl" if opts["jsonl"] else "json" if opts["json_"] else "text"
+        self.newline: bool = not opts["no_newline"]
         self.user_message: dict[str, Any] | None = None  # the new prompt, for --conversation
-        self.no_stdin: bool = values["no_stdin"]
-        self.mode: str = values["mode"]  # "text", "full", "jsonl" or "json"
-        self.newline: bool = values["newline"]
-        self.list_models: bool = values["list_models"]
-        self.connect_timeout: float = values["connect_timeout"]
-        self.idle_timeout: float = values["idle_timeout"]
-        self.max_time: float | None = values["max_time"]
-        self.retries: int = values["retries"]
-        self.max_retry_wait: float = values["max_retry_wait"]
-        self.ca_bundle: str | None = values["ca_bundle"]
-        self.quiet: bool = values["quiet"]
-        self.usage: bool = values["usage"]
-        self.tee: str | None = values["tee"]
-        self.replay: str | None = values["replay"]
-        self.dry_run: bool = values["dry_run"]
-        self.batch: str | None = values["batch"]
-        self.parallel: int = values["parallel"]
-        self.keep_order: bool = values["keep_order"]
-        self.output: str | None = values["output"]
-        self.resume: bool = values["resume"]
-        self.show_reasoning: bool = values["show_reasoning"]
-        self.debug: bool = values["debug"]
         self.body: dict[str, Any] = {}
 
 
@@ -197,39 +200,7 @@ def command(ctx: click.Context, **opts: Any) -> Settings:
         raise click.UsageError("choose one of --api-key-file and --api-key-cmd")
     if from_flag:  # a key source named on the command line beats one from the config file
         opts["api_key_cmd" if "api_key_file" in from_flag else "api_key_file"] = None
-    settings = Settings(
-        prompt=opts["prompt"],
-        model=opts["model"],
-        base_url=opts["base_url"],
-        api_key_file=opts["api_key_file"],
-        api_key_cmd=opts["api_key_cmd"],
-        key_from_flag=bool(from_flag),
-        system=opts["system"],
-        messages=opts["messages"],
-        conversation=opts["conversation"],
-        no_stdin=opts["no_stdin"],
-        mode="full" if opts["full"] else "jsonl" if opts["jsonl"] else "json" if opts["json_"] else "text",
-        newline=not opts["no_newline"],
-        list_models=opts["list_models"],
-        connect_timeout=opts["connect_timeout"],
-        idle_timeout=opts["idle_timeout"],
-        max_time=opts["max_time"],
-        retries=opts["retries"],
-        max_retry_wait=opts["max_retry_wait"],
-        ca_bundle=opts["ca_bundle"],
-        quiet=opts["quiet"],
-        usage=opts["usage"],
-        tee=opts["tee"],
-        replay=opts["replay"],
-        dry_run=opts["dry_run"],
-        batch=opts["batch"],
-        parallel=opts["parallel"],
-        keep_order=opts["keep_order"],
-        output=opts["output"],
-        resume=opts["resume"],
-        show_reasoning=opts["show_reasoning"],
-        debug=opts["debug"],
-    )
+    settings = Settings(opts, key_from_flag=bool(from_flag))
     if opts["batch"] is not None:
         _check_batch(ctx, opts)
     elif opts["keep_order"] or opts["output"] or opts["resume"]:
