@@ -74,10 +74,6 @@ class StreamDecoder:
         self.usage: dict[str, Any] | None = None  # the last usage object seen
         self.impact: dict[str, Any] | None = None  # GreenPT's energy and emissions, when sent
 
-    @property
-    def finished(self) -> bool:
-        return self.finish_reason is not None
-
     def feed(self, event: Event) -> None:
         """Handle one SSE event; raises GptPipeError for an error the server reported."""
         data = event.data
