@@ -8,9 +8,10 @@ def entry() -> None:
     """Run gpt-pipe, flush, and leave without the interpreter's slow teardown."""
     # While click and requests import, the cyclic GC runs again and again over objects
     # that all live until exit: a quarter of the start-up time. It is switched back on,
-    # with those objects frozen out of its way, before the request (cli.start_streaming).
+    # with those objects frozen out of its way, before the request (process.start_streaming).
     gc.disable()
-    from gpt_pipe.cli import finish, main
+    from gpt_pipe.cli import main
+    from gpt_pipe.process import finish
 
     os._exit(finish(main()))
 

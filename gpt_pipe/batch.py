@@ -1,4 +1,5 @@
-"""--batch: many requests from a JSON Lines file, in parallel, resumable.
+"""--batch: many requests from a JSON Lines file, in parallel, resumable; its wiring
+from Settings (run_batch) and its engine (Batch).
 
 Input is read lazily and at most ``window`` lines are in flight or waiting to be written,
 so memory does not grow with the input. Each result is one JSON line, written whole with
@@ -20,6 +21,7 @@ from typing import Any, BinaryIO
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
 from gpt_pipe.log import Log
+from gpt_pipe.settings import Settings
 
 # The exit code of a batch: 0 when every line finished with "stop"; otherwise the first of
 # these that some line had: what breaks every request first, what breaks one line last.
@@ -43,7 +45,7 @@ def id_key(value: Any) -> str:
 
 def request_for(line: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     """The request body for one input line, on top of the command line's ``base`` body."""
-    from gpt_pipe.messages import _checked
+    from gpt_pipe.messages import check_messages
 
     body = dict(base)
     messages: list[dict[str, Any]] = []
@@ -55,7 +57,7 @@ def request_for(line: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     if "messages" in line:
         if not isinstance(line["messages"], list):
             raise GptPipeError('"messages" must be an array of messages', ExitCode.DATAERR)
-        messages.extend(_checked(line["messages"], "the line"))
+        messages.extend(check_messages(line["messages"], "the line"))
     prompt = line.get("prompt")
     if prompt is not None:
         if not isinstance(prompt, str):
@@ -227,10 +229,9 @@ class Batch:
         usage = result.get("usage")
         if isinstance(usage, dict) and isinstance(usage.get("total_tokens"), int):
             self.tokens += usage["total_tokens"]
-        from gpt_pipe.usage import _JOULES, _amount
+        from gpt_pipe.usage import energy_joules
 
-        impact = result.get("impact")
-        joules = _amount(impact.get("energy"), _JOULES) if isinstance(impact, dict) else None
+        joules = energy_joules(result.get("impact"))
         if joules:
             self.joules += joules
 
@@ -267,3 +268,60 @@ class Batch:
             if self.counts.get(int(code)):
                 return int(code)
         return 0
+
+
+def run_batch(settings: Settings, key: str, log: Log) -> int:
+    """--batch as the settings ask: one request per input line; the batch's exit code."""
+    from gpt_pipe.client import Client
+    from gpt_pipe.output import KeepText, Sink
+    from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, SharedGate, run_with_retries
+    from gpt_pipe.process import start_streaming
+    from gpt_pipe.usage import usage_request
+
+    base: dict[str, Any] = {"model": settings.model, "stream": True}
+    base.update(usage_request(settings.base_url))  # results carry usage: ask for it
+    base.update(settings.body)
+    if settings.system is not None:
+        base["_system"] = settings.system
+    policy = RetryPolicy(settings.retries, settings.max_retry_wait, gate=SharedGate())
+    local = threading.local()  # a requests Session is not for sharing between threads
+
+    def run_one(body: dict[str, Any]) -> dict[str, Any]:
+        if not hasattr(local, "client"):
+            local.client = Client(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log,
+                                  settings.ca_bundle)
+        sink, info = KeepText(Sink(None)), RunInfo(body["model"])  # the text is kept, nothing written
+        code = run_with_retries(local.client, body, sink, log, policy, MaxTime(None), info)
+        decoder = info.decoder
+        return {"content": sink.text.text(), "finish_reason": decoder.finish_reason if decoder else None,
+                "exit": int(code), "usage": decoder.usage if decoder else None,
+                "impact": decoder.impact if decoder else None, "error": None}
+
+    source = settings.batch
+    if source == "-":
+        if sys.stdin is None or sys.stdin.isatty():
+            raise GptPipeError("--batch without FILE reads its lines from stdin, which is a terminal", ExitCode.USAGE)
+        stream: Any = sys.stdin.buffer
+    else:
+        try:
+            stream = open(os.path.expanduser(source or ""), "rb")  # read lazily: closed at exit
+        except OSError as exc:
+            raise GptPipeError(f"cannot read --batch file {source}: {exc.strerror}", ExitCode.DATAERR) from None
+    progress = bool(sys.stderr and sys.stderr.isatty())
+    total = _count_lines(source) if progress and source != "-" else None
+    output = Output(os.path.expanduser(settings.output) if settings.output else None)
+    skip = done_ids(output.path) if settings.resume and output.path else set()
+    batch = Batch(run_one, base, settings.parallel, settings.keep_order, output, log, skip, progress, total)
+    start_streaming()
+    code = batch.run(read_lines(stream))
+    log.error(batch.summary())
+    return code
+
+
+def _count_lines(path: str | None) -> int | None:
+    """The number of lines to do, for the progress line's total and ETA."""
+    try:
+        with open(os.path.expanduser(path or ""), "rb") as f:
+            return sum(1 for line in f if line.strip())
+    except OSError:
+        return None

@@ -1,26 +1,23 @@
-"""The command line: options to settings, input to messages, outcome to exit code.
+"""The command line: the click command and its help, options to Settings, usage errors.
 
-This is the one place that catches GptPipeError, prints its one line and exits.
+``main`` is the one place that catches GptPipeError, prints its one line and returns
+the exit code; the run itself is wired in ``run`` (and ``batch`` for --batch).
 """
 
 from __future__ import annotations
 
-import gc
 import json
-import os
-import signal
-import sys
-from typing import Any, BinaryIO
+from typing import Any
 
 import click
 
 from gpt_pipe import __version__
+from gpt_pipe.completion import cached_models
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
+from gpt_pipe.keys import KEY_VARIABLE
 from gpt_pipe.log import Log
-
-DEFAULT_BASE_URL = "https://api.greenpt.ai/v1"
-DEFAULT_MODEL = "green-l"
-KEY_VARIABLE = "GREENPT_API_KEY"
+from gpt_pipe.process import Interrupted, catch_signals, die_of_sigpipe
+from gpt_pipe.settings import DEFAULT_BASE_URL, DEFAULT_MODEL, Settings
 
 EXAMPLES = """\b
 Examples:
@@ -44,55 +41,6 @@ interrupted, 141 reader closed stdout. See gpt-pipe(1)."""
 
 
 SECONDS = click.FloatRange(min=0, min_open=True)
-
-
-class Interrupted(BaseException):  # like KeyboardInterrupt: no library's "except Exception" eats it
-    def __init__(self, code: ExitCode, what: str) -> None:
-        super().__init__(what)
-        self.code = code
-
-
-class Settings:
-    """What the command line, environment and config file asked for: every option under
-    its parameter name, and what is derived from them (a plain class: dataclasses imports
-    inspect, a cost paid on every start-up)."""
-
-    prompt: tuple[str, ...]
-    model: str
-    base_url: str
-    api_key_file: str | None
-    api_key_cmd: str | None
-    system: str | None
-    messages: str | None
-    conversation: str | None
-    no_stdin: bool
-    list_models: bool
-    connect_timeout: float
-    idle_timeout: float
-    max_time: float | None
-    retries: int
-    max_retry_wait: float
-    ca_bundle: str | None
-    quiet: bool
-    usage: bool
-    tee: str | None
-    replay: str | None
-    dry_run: bool
-    batch: str | None
-    parallel: int
-    keep_order: bool
-    output: str | None
-    resume: bool
-    show_reasoning: bool
-    debug: bool
-
-    def __init__(self, opts: dict[str, Any], key_from_flag: bool) -> None:
-        self.__dict__.update(opts)
-        self.key_from_flag = key_from_flag
-        self.mode = "full" if opts["full"] else "jsonl" if opts["jsonl"] else "json" if opts["json_"] else "text"
-        self.newline: bool = not opts["no_newline"]
-        self.user_message: dict[str, Any] | None = None  # the new prompt, for --conversation
-        self.body: dict[str, Any] = {}
 
 
 def _check_batch(ctx: click.Context, opts: dict[str, Any]) -> None:
@@ -138,7 +86,7 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
               help="JSON Lines of messages sent before the prompt; the exchange is appended when it completes.")
 @click.option("--no-stdin", is_flag=True, help="Never read stdin (for 'while read' loops).")
 @click.option("-m", "--model", envvar="GREENPT_MODEL", default=DEFAULT_MODEL, show_default=True,
-              shell_complete=lambda ctx, param, incomplete: _cached_models(incomplete),
+              shell_complete=lambda ctx, param, incomplete: cached_models(incomplete),
               help="Model ID [env GREENPT_MODEL]; completes from the list --list-models saw last.")
 @click.option("--base-url", envvar="GREENPT_BASE_URL", default=DEFAULT_BASE_URL, show_default=True, metavar="URL",
               help="API base URL [env GREENPT_BASE_URL].")
@@ -220,412 +168,10 @@ CONFIG_KEYS = {p.name.rstrip("_"): p.name for p in command.params
                                             "resume")}
 
 
-def _read_stdin() -> bytes | None:
-    """stdin's bytes, or None when there is no stdin to read (a terminal, closed)."""
-    stdin = sys.stdin
-    if stdin is None:
-        return None
-    try:
-        if stdin.isatty():
-            return None
-        return stdin.buffer.read()
-    except (OSError, ValueError):
-        return None  # fd 0 closed or unusable: the same as no stdin
-
-
-def _api_key(settings: Settings, log: Log) -> str:
-    """The key: a source named by flag, else GREENPT_API_KEY, else one from the config file."""
-    env_key = os.environ.get(KEY_VARIABLE, "").strip()
-    if env_key and not settings.key_from_flag:
-        key = env_key
-    elif settings.api_key_cmd:
-        key = _key_from_command(settings.api_key_cmd)
-    elif settings.api_key_file:
-        key = _key_from_file(os.path.expanduser(settings.api_key_file), log)
-    else:
-        raise GptPipeError(
-            f"no API key: set {KEY_VARIABLE} (or use --api-key-file FILE or --api-key-cmd CMD)", ExitCode.CONFIG
-        )
-    if any(ch.isspace() or not ch.isprintable() or ord(ch) > 126 for ch in key):
-        # requests would reject it with the key itself in the message.
-        raise GptPipeError("the API key holds spaces or characters a header cannot carry", ExitCode.CONFIG)
-    return key
-
-
-def _key_from_file(path: str, log: Log) -> str:
-    try:
-        with open(path, "rb") as f:
-            mode = os.fstat(f.fileno()).st_mode
-            key = f.read().decode("utf-8", "replace").strip()
-    except OSError as exc:
-        raise GptPipeError(f"cannot read API key file {path}: {exc.strerror}", ExitCode.CONFIG) from None
-    if mode & 0o044:
-        log.warn(f"API key file {path} is readable by other users; fix with: chmod 600 {path}")
-    if not key:
-        raise GptPipeError(f"API key file {path} is empty", ExitCode.CONFIG)
-    return key
-
-
-def _key_from_command(command: str) -> str:
-    import subprocess
-
-    try:
-        done = subprocess.run(command, shell=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise GptPipeError(f"--api-key-cmd could not run: {exc}", ExitCode.CONFIG) from None
-    if done.returncode != 0:
-        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        why = lines[0] if lines else f"exit status {done.returncode}"
-        raise GptPipeError(f"--api-key-cmd failed: {why}", ExitCode.CONFIG)
-    # Password managers print the secret on the first line (pass show puts notes after it).
-    lines = done.stdout.decode("utf-8", "replace").strip().splitlines()
-    if not lines or not lines[0].strip():
-        raise GptPipeError("--api-key-cmd printed no key", ExitCode.CONFIG)
-    return lines[0].strip()
-
-
-def _build_request(settings: Settings) -> dict[str, Any]:
-    from gpt_pipe.messages import build_messages, decode_input, load_messages, user_prompt
-
-    history: list[dict[str, Any]] = []
-    stdin_used = settings.no_stdin
-    if settings.messages is not None:
-        if settings.messages == "-":
-            data = _read_stdin() or b""
-            stdin_used = True
-        else:
-            path = os.path.expanduser(settings.messages)
-            try:
-                with open(path, "rb") as f:
-                    data = f.read()
-            except OSError as exc:
-                raise GptPipeError(f"cannot read messages file {path}: {exc.strerror}", ExitCode.DATAERR) from None
-        history = load_messages(data, settings.messages)
-    if settings.conversation is not None:
-        from gpt_pipe.conversation import read_conversation
-
-        history = read_conversation(os.path.expanduser(settings.conversation)) + history
-    stdin_bytes = None if stdin_used else _read_stdin()
-    if stdin_bytes is None and not settings.prompt and settings.messages is None and not stdin_used:
-        raise click.UsageError("no prompt: give PROMPT words or pipe text into stdin")
-    stdin_text = decode_input(stdin_bytes, "stdin") if stdin_bytes else None
-    prompt = user_prompt(settings.prompt, stdin_text)
-    if not prompt.strip() and settings.messages is None:
-        raise click.UsageError("the prompt is empty; nothing was sent")
-    messages = build_messages(settings.system, history, prompt)
-    if prompt.strip():
-        settings.user_message = messages[-1]
-    if not messages:
-        raise click.UsageError("nothing to send: the messages file is empty and there is no prompt")
-    body: dict[str, Any] = {"model": settings.model, "messages": messages, "stream": True}
-    if (settings.usage or settings.mode == "json") and not _is_greenpt(settings.base_url):
-        # GreenPT always ends the stream with usage (and impact); OpenAI-compatible servers
-        # send usage only when asked, so it is asked for only when it will be shown.
-        body["stream_options"] = {"include_usage": True}
-    body.update(settings.body)
-    return body
-
-
-def _is_greenpt(base_url: str) -> bool:
-    host = base_url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0].lower()
-    return host == "greenpt.ai" or host.endswith(".greenpt.ai")
-
-
-def _make_sink(settings: Settings, out: BinaryIO, secret: str, info: Any) -> Any:
-    from gpt_pipe.output import FullSink, JsonlSink, JsonSink, TextSink
-
-    if settings.mode == "json":
-        return JsonSink(out, info)
-    if settings.mode == "full":
-        return FullSink(out, settings.newline)
-    if settings.mode == "jsonl":
-        return JsonlSink(out, secret)
-    return TextSink(out, settings.newline)
-
-
-def _run(settings: Settings, log: Log) -> int:
-    if settings.replay is not None:
-        return _replay(settings, log)
-    body = None if settings.list_models or settings.batch is not None else _build_request(settings)
-    if settings.dry_run:
-        return _dry_run(settings, body)
-    key = _api_key(settings, log)
-    log.set_secret(key)
-    if settings.batch is not None:
-        return _batch(settings, key, log)
-    ca_bundle = os.path.expanduser(settings.ca_bundle) if settings.ca_bundle else None
-    if ca_bundle and not os.path.isfile(ca_bundle):
-        raise GptPipeError(f"--ca-bundle {settings.ca_bundle}: no such file", ExitCode.CONFIG)
-
-    from gpt_pipe.client import Client
-
-    client = Client(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log, ca_bundle)
-    if sys.stdout is None:  # started with stdout closed (>&-)
-        raise GptPipeError("cannot write to stdout: it is closed", ExitCode.IOERR)
-    out = sys.stdout.buffer
-    if settings.list_models:
-        from gpt_pipe.output import write_lines
-
-        models = client.list_models()
-        write_lines(out, models)
-        _cache_models(models)
-        return ExitCode.OK
-    from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, run_with_retries
-
-    info = RunInfo(settings.model)
-    sink = _sinks(settings, out, key, info, log)
-    kept = None
-    if settings.conversation is not None:
-        from gpt_pipe.output import KeepText
-
-        sink = kept = KeepText(sink)
-    start_streaming()
-    try:
-        code = run_with_retries(client, body, sink, log, RetryPolicy(settings.retries, settings.max_retry_wait),
-                                MaxTime(settings.max_time), info)
-    except (GptPipeError, Interrupted) as exc:
-        message = exc.message if isinstance(exc, GptPipeError) else str(exc)
-        sink.fail(log.scrub(message), exc.code)
-        raise
-    finally:
-        log.end_stream()
-    if kept is not None and settings.conversation:
-        from gpt_pipe.conversation import append_conversation
-
-        exchange = [settings.user_message] if settings.user_message else []
-        append_conversation(os.path.expanduser(settings.conversation),
-                            [*exchange, {"role": "assistant", "content": kept.text.text()}])
-    if settings.usage and info.decoder is not None:
-        from gpt_pipe.usage import usage_line
-
-        first = info.first_token - info.started if info.first_token is not None else None
-        log.error(usage_line(info.decoder.usage, info.decoder.impact, first, (info.ended or 0) - info.started,
-                             info.credits))
-    return code
-
-
-def _batch(settings: Settings, key: str, log: Log) -> int:
-    import threading
-
-    from gpt_pipe.batch import Batch, Output, done_ids, read_lines
-    from gpt_pipe.client import Client
-    from gpt_pipe.output import KeepText, Sink
-    from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, SharedGate, run_with_retries
-
-    ca_bundle = os.path.expanduser(settings.ca_bundle) if settings.ca_bundle else None
-    base: dict[str, Any] = {"model": settings.model, "stream": True}
-    if not _is_greenpt(settings.base_url):
-        base["stream_options"] = {"include_usage": True}  # results carry usage: ask for it
-    base.update(settings.body)
-    if settings.system is not None:
-        base["_system"] = settings.system
-    policy = RetryPolicy(settings.retries, settings.max_retry_wait, gate=SharedGate())
-    local = threading.local()  # a requests Session is not for sharing between threads
-
-    def run_one(body: dict[str, Any]) -> dict[str, Any]:
-        if not hasattr(local, "client"):
-            local.client = Client(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log,
-                                  ca_bundle)
-        sink, info = KeepText(Sink(None)), RunInfo(body["model"])  # the text is kept, nothing written
-        code = run_with_retries(local.client, body, sink, log, policy, MaxTime(None), info)
-        decoder = info.decoder
-        return {"content": sink.text.text(), "finish_reason": decoder.finish_reason if decoder else None,
-                "exit": int(code), "usage": decoder.usage if decoder else None,
-                "impact": decoder.impact if decoder else None, "error": None}
-
-    source = settings.batch
-    if source == "-":
-        if sys.stdin is None or sys.stdin.isatty():
-            raise click.UsageError("--batch without FILE reads its lines from stdin, which is a terminal")
-        stream: Any = sys.stdin.buffer
-    else:
-        try:
-            stream = open(os.path.expanduser(source or ""), "rb")  # read lazily: closed at exit
-        except OSError as exc:
-            raise GptPipeError(f"cannot read --batch file {source}: {exc.strerror}", ExitCode.DATAERR) from None
-    progress = bool(sys.stderr and sys.stderr.isatty())
-    total = _count_lines(source) if progress and source != "-" else None
-    output = Output(os.path.expanduser(settings.output) if settings.output else None)
-    skip = done_ids(output.path) if settings.resume and output.path else set()
-    batch = Batch(run_one, base, settings.parallel, settings.keep_order, output, log, skip, progress, total)
-    start_streaming()
-    code = batch.run(read_lines(stream))
-    log.error(batch.summary())
-    return code
-
-
-def _count_lines(path: str | None) -> int | None:
-    try:
-        with open(os.path.expanduser(path or ""), "rb") as f:
-            return sum(1 for line in f if line.strip())
-    except OSError:
-        return None
-
-
-def _cache_models(models: list[str]) -> None:
-    """Keep the list for completing --model; a cache that cannot be written is no error."""
-    from gpt_pipe.config import models_cache_path
-
-    path = models_cache_path()
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            f.write("".join(f"{model}\n" for model in models))
-        os.replace(path + ".tmp", path)  # never a half-written list for a completion to read
-    except OSError:
-        pass
-
-
-def _cached_models(incomplete: str) -> list[Any]:
-    from click.shell_completion import CompletionItem  # only when completing: 3 ms to import
-
-    from gpt_pipe.config import models_cache_path
-
-    try:
-        with open(models_cache_path(), encoding="utf-8") as f:
-            models = f.read().split()
-    except OSError:
-        return []
-    return [CompletionItem(m) for m in models if m.startswith(incomplete)]
-
-
-def _sinks(settings: Settings, out: BinaryIO, key: str, info: Any, log: Log) -> Any:
-    """The output mode's sink, teed to the --tee file, and the reasoning hook it needs."""
-    sink = _make_sink(settings, out, key, info)
-    if settings.tee:
-        from gpt_pipe.output import JsonlSink, TeeSink
-
-        path = os.path.expanduser(settings.tee)
-        try:
-            log_file = open(path, "ab")  # open for the whole run: closed at exit
-        except OSError as exc:
-            raise GptPipeError(f"cannot open --tee file {path}: {exc.strerror}", ExitCode.IOERR) from None
-        sink = TeeSink(sink, JsonlSink(log_file, key, name=path))
-    if settings.show_reasoning or settings.mode == "json":
-        info.on_reasoning = _reasoning_hook(sink, log if settings.show_reasoning else None)
-    return sink
-
-
-def _replay(settings: Settings, log: Log) -> int:
-    from gpt_pipe.pipeline import RunInfo, replay
-
-    if settings.replay == "-":
-        stdin = sys.stdin
-        if stdin is None or stdin.isatty():
-            raise click.UsageError("--replay - needs a chunk log on stdin")
-        lines: Any = stdin.buffer
-    else:
-        path = os.path.expanduser(settings.replay or "")
-        try:
-            lines = open(path, "rb")  # read to the end: closed at exit
-        except OSError as exc:
-            raise GptPipeError(f"cannot read --replay file {path}: {exc.strerror}", ExitCode.DATAERR) from None
-    if sys.stdout is None:
-        raise GptPipeError("cannot write to stdout: it is closed", ExitCode.IOERR)
-    info = RunInfo(settings.model)
-    sink = _sinks(settings, sys.stdout.buffer, "", info, log)
-    try:
-        code = replay(lines, sink, log, f"--replay {settings.replay}", info)
-    except GptPipeError as exc:
-        sink.fail(exc.message, exc.code)
-        raise
-    finally:
-        log.end_stream()
-    if settings.usage and info.decoder is not None:
-        from gpt_pipe.usage import usage_line
-
-        log.error(usage_line(info.decoder.usage, info.decoder.impact, None, None, None))  # a log keeps no times
-    return code
-
-
-def _dry_run(settings: Settings, body: dict[str, Any] | None) -> int:
-    """The request as a curl command line; the key only as $GREENPT_API_KEY.
-
-    ``body`` None: the GET of --list-models.
-    """
-    import shlex
-
-    base = settings.base_url.rstrip("/")
-    if body is None:
-        url, headers = base + "/models", ["Accept: application/json"]
-    else:
-        url, headers = base + "/chat/completions", ["Content-Type: application/json", "Accept: text/event-stream"]
-    headers += ["Accept-Encoding: identity", f"User-Agent: gpt-pipe/{__version__}"]
-    words = ["curl", "-sN", shlex.quote(url), "-H", f'"Authorization: Bearer ${KEY_VARIABLE}"']
-    for header in headers:
-        words += ["-H", shlex.quote(header)]
-    if body is not None:
-        words += ["-d", shlex.quote(json.dumps(body, ensure_ascii=False))]
-    from gpt_pipe.output import write_lines
-
-    if sys.stdout is None:
-        raise GptPipeError("cannot write to stdout: it is closed", ExitCode.IOERR)
-    write_lines(sys.stdout.buffer, [" ".join(words)])
-    return ExitCode.OK
-
-
-def _reasoning_hook(sink: Any, log: Log | None) -> Any:
-    """Each reasoning delta goes to the sink (for --json) and, with --show-reasoning, to stderr."""
-    keep = sink.reasoning
-    if log is None:
-        return keep
-
-    def hook(text: str) -> None:
-        keep(text)
-        log.stream(text)
-
-    return hook
-
-
-def _on_signal(signum: int, frame: Any) -> None:
-    if signum == signal.SIGTERM:
-        raise Interrupted(ExitCode.SIGTERM, "terminated (SIGTERM)")
-    raise Interrupted(ExitCode.SIGINT, "interrupted (SIGINT)")
-
-
-def _die_of_sigpipe() -> int:
-    # The reader went away. Die the way `cat` does, so the shell sees 141 and no
-    # "Exception ignored" noise comes from flushing a dead pipe at exit.
-    from gpt_pipe.output import silence_stdout
-
-    silence_stdout()
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGPIPE)
-    return ExitCode.SIGPIPE  # not reached unless SIGPIPE is blocked
-
-
-def finish(code: int) -> int:
-    """Flush stdout and stderr before a fast exit; the exit code to leave with.
-
-    Finalising the modules that requests loads costs ~20 ms after the last byte; with the
-    output flushed, nothing is left for it to do, so the console entry skips it.
-    """
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        code = _die_of_sigpipe()
-    except (OSError, ValueError, AttributeError):
-        pass
-    try:
-        sys.stderr.flush()
-    except (OSError, ValueError, AttributeError):
-        pass
-    return code
-
-
-def start_streaming() -> None:
-    """Start-up is over: everything imported so far lives until exit, so the cyclic GC
-    (off while importing, see __main__) is back on with those objects frozen out of its
-    way, and a full collection can never pause the stream for milliseconds."""
-    gc.freeze()
-    gc.enable()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run gpt-pipe; returns the exit code (see exitcodes.ExitCode)."""
     log = Log(debug=False)
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    catch_signals()
     try:
         from gpt_pipe.config import load_config
 
@@ -635,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
             return int(result or 0)  # --help, --version
         log.debugging = result.debug
         log.quiet = result.quiet
-        return int(_run(result, log))
+        from gpt_pipe.run import run
+
+        return int(run(result, log))
     except click.UsageError as exc:
         log.error(f"{exc.format_message()} (see 'gpt-pipe --help')")
         return ExitCode.USAGE
@@ -643,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error(exc.format_message())
         return exc.exit_code
     except GptPipeError as exc:
-        log.error(exc.message)
+        log.error(f"{exc.message} (see 'gpt-pipe --help')" if exc.code is ExitCode.USAGE else exc.message)
         return exc.code
     except Interrupted as exc:
         log.error(str(exc))
@@ -652,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("interrupted (SIGINT)")
         return ExitCode.SIGINT
     except BrokenPipeError:
-        return _die_of_sigpipe()
+        return die_of_sigpipe()
     except Exception as exc:  # a bug: still one line, unless --debug asks for the traceback
         if log.debugging:
             import traceback

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -18,7 +19,8 @@ import urllib3.exceptions
 from gpt_pipe import __version__
 from gpt_pipe.chunked import ChunkedDecoder
 from gpt_pipe.exitcodes import RETRY_STATUSES, ExitCode, GptPipeError, for_http_status
-from gpt_pipe.log import Log, redact
+from gpt_pipe.keys import redact
+from gpt_pipe.log import Log
 from gpt_pipe.stream import describe_error
 
 # How much one read may return. The read returns whatever has arrived (read1), so this
@@ -37,6 +39,11 @@ class Client:
     def __init__(self, base_url: str, api_key: str, connect_timeout: float, idle_timeout: float, log: Log,
                  ca_bundle: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        if ca_bundle:
+            path = os.path.expanduser(ca_bundle)
+            if not os.path.isfile(path):
+                raise GptPipeError(f"--ca-bundle {ca_bundle}: no such file", ExitCode.CONFIG)
+            ca_bundle = path
         self._verify: bool | str = ca_bundle or True  # certificates are always checked
         if base_url.lower().startswith("http://") and not _is_loopback(_hostname(base_url)):
             log.warn(f"sending the API key over plain http:// to {_host(base_url)}; anyone on the way can read it")

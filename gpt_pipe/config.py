@@ -22,14 +22,6 @@ def config_path() -> str:
     return os.path.join(base, "gpt-pipe", "config.toml")
 
 
-def models_cache_path() -> str:
-    """Where --list-models leaves the model IDs for shell completion of --model."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if not base or not os.path.isabs(base):
-        base = os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "gpt-pipe", "models")
-
-
 def load_config(allowed: dict[str, str], warn: Callable[[str], None]) -> dict[str, Any]:
     """The config file as a ``default_map``; {} when there is none. Exit 78 if unreadable."""
     path = config_path()

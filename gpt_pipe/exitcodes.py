@@ -62,7 +62,8 @@ def for_http_status(status: int) -> ExitCode:
 class GptPipeError(Exception):
     """A failure with a one-line message and the exit code it maps to.
 
-    Raised anywhere; caught only in ``cli``, which prints ``gpt-pipe: MESSAGE`` and exits.
+    Raised anywhere; shown only by ``cli.main``, which prints ``gpt-pipe: MESSAGE`` and
+    returns the code (retries and batch lines catch it to decide, never to print).
     """
 
     def __init__(

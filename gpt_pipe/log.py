@@ -1,18 +1,10 @@
-"""stderr: one-line messages, debug diagnostics, and the API key kept out of both."""
+"""stderr: one-line messages, retry notes, warnings and debug lines, with the key scrubbed."""
 
 from __future__ import annotations
 
 import sys
 
-# A "key" this short is a placeholder for a local server (sk-x, dummy): scrubbing it
-# would mangle ordinary words, and it guards nothing.
-MIN_SECRET = 8
-
-
-def redact(key: str) -> str:
-    """How a key is shown where a request must be shown: ``sk-…last4``."""
-    prefix = "sk-" if key.startswith("sk-") else ""
-    return f"{prefix}…{key[-4:]}" if len(key) >= 12 else f"{prefix}…"
+from gpt_pipe.keys import MIN_SECRET, redact
 
 
 class Log:

@@ -1,11 +1,26 @@
-"""The messages array: prompt words, stdin, system prompt and a messages file."""
+"""The messages array: prompt words, stdin, system prompt, a messages file and a
+conversation's lines, each checked and turned into messages."""
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
+
+
+def read_stdin() -> bytes | None:
+    """stdin's bytes, or None when there is no stdin to read (a terminal, closed)."""
+    stdin = sys.stdin
+    if stdin is None:
+        return None
+    try:
+        if stdin.isatty():
+            return None
+        return stdin.buffer.read()
+    except (OSError, ValueError):
+        return None  # fd 0 closed or unusable: the same as no stdin
 
 
 def decode_input(data: bytes, what: str) -> str:
@@ -54,7 +69,7 @@ def load_messages(data: bytes, name: str) -> list[dict[str, Any]]:
         raise GptPipeError(f"{what} is not valid JSON: {exc}", ExitCode.DATAERR) from None
     if not isinstance(messages, list):
         raise GptPipeError(f"{what} must hold a JSON array of messages", ExitCode.DATAERR)
-    return _checked(messages, what)
+    return check_messages(messages, what)
 
 
 def load_conversation(data: bytes, name: str) -> list[dict[str, Any]]:
@@ -67,10 +82,11 @@ def load_conversation(data: bytes, name: str) -> list[dict[str, Any]]:
                 messages.append(json.loads(line))
             except ValueError as exc:
                 raise GptPipeError(f"{what} line {number} is not valid JSON: {exc}", ExitCode.DATAERR) from None
-    return _checked(messages, what)
+    return check_messages(messages, what)
 
 
-def _checked(messages: list[Any], what: str) -> list[dict[str, Any]]:
+def check_messages(messages: list[Any], what: str) -> list[dict[str, Any]]:
+    """``messages`` itself, once each is an object with a role and a content; else exit 65."""
     for number, message in enumerate(messages, 1):
         if not isinstance(message, dict):
             raise GptPipeError(f"{what}: message {number} is not a JSON object", ExitCode.DATAERR)

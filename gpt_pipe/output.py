@@ -75,7 +75,7 @@ class Sink:
                 self._out.write(data)
             self._out.flush()
         except BrokenPipeError:
-            raise  # the reader left: not an error, see cli
+            raise  # the reader left: not an error; cli.main dies of SIGPIPE (process)
         except (OSError, ValueError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             if self._name == "stdout":
@@ -218,14 +218,14 @@ class JsonlSink(Sink):
     def __init__(self, out: BinaryIO, secret: str = "", name: str = "stdout") -> None:
         super().__init__(out, name)
         self._lines: list[bytes] = []
-        from gpt_pipe.log import MIN_SECRET
+        from gpt_pipe.keys import MIN_SECRET
 
         # b"\0" never occurs in a JSON line: the check below is then always false.
         self._secret = secret.encode() if len(secret) >= MIN_SECRET else b"\0"
 
     def chunk(self, raw: bytes, text: str) -> None:
         if self._secret in raw:  # a server that echoes the key (in an error, say) must not log it
-            from gpt_pipe.log import redact
+            from gpt_pipe.keys import redact
 
             raw = raw.replace(self._secret, redact(self._secret.decode()).encode())
         self._lines.append(raw)

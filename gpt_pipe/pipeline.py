@@ -315,9 +315,11 @@ def replay(lines: Iterable[bytes], sink: Sink, log: Log, name: str, info: RunInf
         error = obj.get("error") if isinstance(obj, dict) else None
         if isinstance(error, dict) and error.get("type") == "gpt_pipe" and isinstance(error.get("exit"), int):
             sink.flush()
-            code = error["exit"]
-            raise GptPipeError(str(error.get("message", "")), ExitCode(code) if code in ExitCode._value2member_map_
-                               else ExitCode.SOFTWARE)
+            try:
+                code = ExitCode(error["exit"])
+            except ValueError:
+                code = ExitCode.SOFTWARE
+            raise GptPipeError(str(error.get("message", "")), code)
         decoder.chunk(line, obj)
         held += len(line)
         if held >= HOLD_BYTES:

@@ -10,6 +10,21 @@ _JOULES = {"wms": 1e-3, "mws": 1e-3, "ws": 1.0, "j": 1.0, "kj": 1e3, "wh": 3600.
 _GRAMS = {"ugco2e": 1e-6, "µgco2e": 1e-6, "mgco2e": 1e-3, "gco2e": 1.0, "kgco2e": 1e3}
 
 
+def usage_request(base_url: str) -> dict[str, Any]:
+    """The request fields that make the server report usage: GreenPT always ends a stream
+    with usage (and impact); OpenAI-compatible servers send it only when asked, so it is
+    asked for only when it will be shown, and never of GreenPT."""
+    host = base_url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0].lower()
+    if host == "greenpt.ai" or host.endswith(".greenpt.ai"):
+        return {}
+    return {"stream_options": {"include_usage": True}}
+
+
+def energy_joules(impact: Any) -> float | None:
+    """The energy of GreenPT's ``impact`` object in joules; None when absent or unknown."""
+    return _amount(impact.get("energy"), _JOULES) if isinstance(impact, dict) else None
+
+
 def _amount(entry: Any, table: dict[str, float]) -> float | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("total"), (int, float)):
         return None
@@ -37,7 +52,7 @@ def usage_line(usage: dict[str, Any] | None, impact: dict[str, Any] | None, firs
         if generating > 0:
             parts.append(f"{completion / generating:.1f} tokens/s")
     impact = impact if isinstance(impact, dict) else {}
-    joules = _amount(impact.get("energy"), _JOULES)
+    joules = energy_joules(impact)
     if joules is not None:
         parts.append(f"energy {joules / 3600:.3g} Wh ({joules:.3g} J)")
     grams = _amount(impact.get("emissions"), _GRAMS)

@@ -1,0 +1,38 @@
+"""Shell completion's data: the model IDs --list-models saw last, kept for --model."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def models_cache_path() -> str:
+    """$XDG_CACHE_HOME/gpt-pipe/models, else ~/.cache/gpt-pipe/models."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not base or not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "gpt-pipe", "models")
+
+
+def cache_models(models: list[str]) -> None:
+    """Keep the list for completing --model; a cache that cannot be written is no error."""
+    path = models_cache_path()
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            f.write("".join(f"{model}\n" for model in models))
+        os.replace(path + ".tmp", path)  # never a half-written list for a completion to read
+    except OSError:
+        pass
+
+
+def cached_models(incomplete: str) -> list[Any]:
+    """The completion items for --model (click calls this only while completing)."""
+    from click.shell_completion import CompletionItem  # 3 ms to import: only when completing
+
+    try:
+        with open(models_cache_path(), encoding="utf-8") as f:
+            models = f.read().split()
+    except OSError:
+        return []
+    return [CompletionItem(m) for m in models if m.startswith(incomplete)]

@@ -1,0 +1,228 @@
+"""One kind of run, wired from Settings: a single chat run, a replay, a dry run or the
+model list (--batch is wired in batch.py); each returns the exit code of its outcome."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, BinaryIO
+
+from gpt_pipe import __version__
+from gpt_pipe.exitcodes import ExitCode, GptPipeError
+from gpt_pipe.keys import KEY_VARIABLE, api_key
+from gpt_pipe.log import Log
+from gpt_pipe.process import Interrupted, start_streaming
+from gpt_pipe.settings import Settings
+
+
+def run(settings: Settings, log: Log) -> int:
+    """The run that ``settings`` asks for; returns its exit code, raises GptPipeError."""
+    if settings.replay is not None:
+        return replay_log(settings, log)
+    body = None if settings.list_models or settings.batch is not None else build_request(settings)
+    if settings.dry_run:
+        return dry_run(settings, body)
+    key = api_key(settings, log.warn)
+    log.set_secret(key)
+    if settings.batch is not None:
+        from gpt_pipe.batch import run_batch
+
+        return run_batch(settings, key, log)
+    from gpt_pipe.client import Client
+
+    client = Client(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log,
+                    settings.ca_bundle)
+    out = stdout()
+    if settings.list_models:
+        return list_models(client, out)
+    assert body is not None
+    return single_run(settings, client, body, out, key, log)
+
+
+def stdout() -> BinaryIO:
+    if sys.stdout is None:  # started with stdout closed (>&-)
+        raise GptPipeError("cannot write to stdout: it is closed", ExitCode.IOERR)
+    return sys.stdout.buffer
+
+
+def list_models(client: Any, out: BinaryIO) -> int:
+    from gpt_pipe.completion import cache_models
+    from gpt_pipe.output import write_lines
+
+    models = client.list_models()
+    write_lines(out, models)
+    cache_models(models)
+    return ExitCode.OK
+
+
+def single_run(settings: Settings, client: Any, body: dict[str, Any], out: BinaryIO, key: str, log: Log) -> int:
+    from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, run_with_retries
+
+    info = RunInfo(settings.model)
+    sink = make_sink(settings, out, key, info, log)
+    kept = None
+    if settings.conversation is not None:
+        from gpt_pipe.output import KeepText
+
+        sink = kept = KeepText(sink)
+    start_streaming()
+    try:
+        code = run_with_retries(client, body, sink, log, RetryPolicy(settings.retries, settings.max_retry_wait),
+                                MaxTime(settings.max_time), info)
+    except (GptPipeError, Interrupted) as exc:
+        message = exc.message if isinstance(exc, GptPipeError) else str(exc)
+        sink.fail(log.scrub(message), exc.code)
+        raise
+    finally:
+        log.end_stream()
+    if kept is not None and settings.conversation:
+        from gpt_pipe.conversation import append_conversation
+
+        exchange = [settings.user_message] if settings.user_message else []
+        append_conversation(os.path.expanduser(settings.conversation),
+                            [*exchange, {"role": "assistant", "content": kept.text.text()}])
+    if settings.usage and info.decoder is not None:
+        from gpt_pipe.usage import usage_line
+
+        first = info.first_token - info.started if info.first_token is not None else None
+        log.error(usage_line(info.decoder.usage, info.decoder.impact, first, (info.ended or 0) - info.started,
+                             info.credits))
+    return code
+
+
+def build_request(settings: Settings) -> dict[str, Any]:
+    """The request body: the messages from every input, the model and the other fields."""
+    from gpt_pipe.messages import build_messages, decode_input, load_messages, read_stdin, user_prompt
+    from gpt_pipe.usage import usage_request
+
+    history: list[dict[str, Any]] = []
+    stdin_used = settings.no_stdin
+    if settings.messages is not None:
+        if settings.messages == "-":
+            data = read_stdin() or b""
+            stdin_used = True
+        else:
+            path = os.path.expanduser(settings.messages)
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError as exc:
+                raise GptPipeError(f"cannot read messages file {path}: {exc.strerror}", ExitCode.DATAERR) from None
+        history = load_messages(data, settings.messages)
+    if settings.conversation is not None:
+        from gpt_pipe.conversation import read_conversation
+
+        history = read_conversation(os.path.expanduser(settings.conversation)) + history
+    stdin_bytes = None if stdin_used else read_stdin()
+    if stdin_bytes is None and not settings.prompt and settings.messages is None and not stdin_used:
+        raise GptPipeError("no prompt: give PROMPT words or pipe text into stdin", ExitCode.USAGE)
+    stdin_text = decode_input(stdin_bytes, "stdin") if stdin_bytes else None
+    prompt = user_prompt(settings.prompt, stdin_text)
+    if not prompt.strip() and settings.messages is None:
+        raise GptPipeError("the prompt is empty; nothing was sent", ExitCode.USAGE)
+    messages = build_messages(settings.system, history, prompt)
+    if prompt.strip():
+        settings.user_message = messages[-1]
+    if not messages:
+        raise GptPipeError("nothing to send: the messages file is empty and there is no prompt", ExitCode.USAGE)
+    body: dict[str, Any] = {"model": settings.model, "messages": messages, "stream": True}
+    if settings.usage or settings.mode == "json":
+        body.update(usage_request(settings.base_url))
+    body.update(settings.body)
+    return body
+
+
+def make_sink(settings: Settings, out: BinaryIO, key: str, info: Any, log: Log) -> Any:
+    """The output mode's sink, teed to the --tee file, and the reasoning hook it needs."""
+    from gpt_pipe.output import FullSink, JsonlSink, JsonSink, TextSink
+
+    sink: Any
+    if settings.mode == "json":
+        sink = JsonSink(out, info)
+    elif settings.mode == "full":
+        sink = FullSink(out, settings.newline)
+    elif settings.mode == "jsonl":
+        sink = JsonlSink(out, key)
+    else:
+        sink = TextSink(out, settings.newline)
+    if settings.tee:
+        from gpt_pipe.output import TeeSink
+
+        path = os.path.expanduser(settings.tee)
+        try:
+            log_file = open(path, "ab")  # open for the whole run: closed at exit
+        except OSError as exc:
+            raise GptPipeError(f"cannot open --tee file {path}: {exc.strerror}", ExitCode.IOERR) from None
+        sink = TeeSink(sink, JsonlSink(log_file, key, name=path))
+    if settings.show_reasoning or settings.mode == "json":
+        info.on_reasoning = _reasoning_hook(sink, log if settings.show_reasoning else None)
+    return sink
+
+
+def _reasoning_hook(sink: Any, log: Log | None) -> Any:
+    """Each reasoning delta goes to the sink (for --json) and, with --show-reasoning, to stderr."""
+    keep = sink.reasoning
+    if log is None:
+        return keep
+
+    def hook(text: str) -> None:
+        keep(text)
+        log.stream(text)
+
+    return hook
+
+
+def replay_log(settings: Settings, log: Log) -> int:
+    """--replay: a chunk log rendered through the output modes, with no network."""
+    from gpt_pipe.pipeline import RunInfo, replay
+
+    if settings.replay == "-":
+        stdin = sys.stdin
+        if stdin is None or stdin.isatty():
+            raise GptPipeError("--replay - needs a chunk log on stdin", ExitCode.USAGE)
+        lines: Any = stdin.buffer
+    else:
+        path = os.path.expanduser(settings.replay or "")
+        try:
+            lines = open(path, "rb")  # read to the end: closed at exit
+        except OSError as exc:
+            raise GptPipeError(f"cannot read --replay file {path}: {exc.strerror}", ExitCode.DATAERR) from None
+    info = RunInfo(settings.model)
+    sink = make_sink(settings, stdout(), "", info, log)
+    try:
+        code = replay(lines, sink, log, f"--replay {settings.replay}", info)
+    except GptPipeError as exc:
+        sink.fail(exc.message, exc.code)
+        raise
+    finally:
+        log.end_stream()
+    if settings.usage and info.decoder is not None:
+        from gpt_pipe.usage import usage_line
+
+        log.error(usage_line(info.decoder.usage, info.decoder.impact, None, None, None))  # a log keeps no times
+    return code
+
+
+def dry_run(settings: Settings, body: dict[str, Any] | None) -> int:
+    """The request as a curl command line; the key only as $GREENPT_API_KEY.
+
+    ``body`` None: the GET of --list-models.
+    """
+    import shlex
+
+    from gpt_pipe.output import write_lines
+
+    base = settings.base_url.rstrip("/")
+    if body is None:
+        url, headers = base + "/models", ["Accept: application/json"]
+    else:
+        url, headers = base + "/chat/completions", ["Content-Type: application/json", "Accept: text/event-stream"]
+    headers += ["Accept-Encoding: identity", f"User-Agent: gpt-pipe/{__version__}"]
+    words = ["curl", "-sN", shlex.quote(url), "-H", f'"Authorization: Bearer ${KEY_VARIABLE}"']
+    for header in headers:
+        words += ["-H", shlex.quote(header)]
+    if body is not None:
+        words += ["-d", shlex.quote(json.dumps(body, ensure_ascii=False))]
+    write_lines(stdout(), [" ".join(words)])
+    return ExitCode.OK

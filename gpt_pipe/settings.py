@@ -1,0 +1,51 @@
+"""What one invocation asked for, once the command line, environment and config file
+have been merged: the Settings object that cli builds and run reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_BASE_URL = "https://api.greenpt.ai/v1"
+DEFAULT_MODEL = "green-l"
+
+
+class Settings:
+    """Every option under its parameter name, and what is derived from them (a plain
+    class: dataclasses imports inspect, a cost paid on every start-up)."""
+
+    prompt: tuple[str, ...]
+    model: str
+    base_url: str
+    api_key_file: str | None
+    api_key_cmd: str | None
+    system: str | None
+    messages: str | None
+    conversation: str | None
+    no_stdin: bool
+    list_models: bool
+    connect_timeout: float
+    idle_timeout: float
+    max_time: float | None
+    retries: int
+    max_retry_wait: float
+    ca_bundle: str | None
+    quiet: bool
+    usage: bool
+    tee: str | None
+    replay: str | None
+    dry_run: bool
+    batch: str | None
+    parallel: int
+    keep_order: bool
+    output: str | None
+    resume: bool
+    show_reasoning: bool
+    debug: bool
+
+    def __init__(self, opts: dict[str, Any], key_from_flag: bool) -> None:
+        self.__dict__.update(opts)
+        self.key_from_flag = key_from_flag  # a key source named on the command line beats GREENPT_API_KEY
+        self.mode = "full" if opts["full"] else "jsonl" if opts["jsonl"] else "json" if opts["json_"] else "text"
+        self.newline: bool = not opts["no_newline"]
+        self.user_message: dict[str, Any] | None = None  # the new prompt, for --conversation
+        self.body: dict[str, Any] = {}  # request fields from the sampling options and -o
