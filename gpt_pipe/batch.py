@@ -15,9 +15,9 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, BinaryIO
+from typing import Any
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
 from gpt_pipe.log import Log
@@ -75,39 +75,53 @@ def request_for(line: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
 
 
 def done_ids(path: str) -> set[str]:
-    """Ids with a final result in an earlier run's output (a torn or bad line counts as none)."""
+    """Ids with a final result in an earlier run's output (a torn or bad line counts as none).
+    Only a regular file holds results: a FIFO or a device (/dev/full) has none to resume."""
+    from gpt_pipe.files import is_regular, read_lines
+    from gpt_pipe.safejson import loads
+
     done: set[str] = set()
+    if not is_regular(path):
+        return done
     try:
         with open(path, "rb") as f:
-            for raw in f:
+            for _, raw in read_lines(f):
                 try:
-                    result = json.loads(raw)
+                    result = loads(raw) if raw is not None else None
                 except ValueError:
                     continue
                 if isinstance(result, dict) and "id" in result and result.get("exit") not in RETRY_ON_RESUME:
-                    done.add(id_key(result["id"]))
-    except FileNotFoundError:
-        pass
+                    try:
+                        done.add(id_key(result["id"]))
+                    except (ValueError, RecursionError):  # an id no JSON line can carry
+                        continue
+    except OSError as exc:
+        raise GptPipeError(f"cannot read --output file {path}: {exc.strerror}", ExitCode.IOERR) from None
     return done
 
 
 class Output:
     """Result lines to stdout or an O_APPEND file, each in one write()."""
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, wait: float) -> None:
         self.path = path
         if path is None:
             self._fd = sys.stdout.fileno()
         else:
+            from gpt_pipe.files import is_regular, open_append
+
+            self._fd = open_append(path, f"--output file {path}", wait)  # created 0600
             try:
-                self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                if os.fstat(self._fd).st_size and not _ends_with_newline(path):
+                if is_regular(path) and os.fstat(self._fd).st_size and not _ends_with_newline(path):
                     os.write(self._fd, b"\n")  # a line torn by a crash stays alone on its line
             except OSError as exc:
-                raise GptPipeError(f"cannot open --output file {path}: {exc.strerror}", ExitCode.IOERR) from None
+                raise GptPipeError(f"cannot write --output file {path}: {exc.strerror}", ExitCode.IOERR) from None
 
     def write(self, result: dict[str, Any]) -> None:
-        data = json.dumps(result, ensure_ascii=False).encode("utf-8", "replace") + b"\n"
+        try:
+            data = json.dumps(result, ensure_ascii=False).encode("utf-8", "replace") + b"\n"
+        except (ValueError, RecursionError):  # an id no JSON line can carry (nested too deep)
+            data = json.dumps({**result, "id": None}, ensure_ascii=False).encode("utf-8", "replace") + b"\n"
         view = memoryview(data)
         try:
             while view:
@@ -122,12 +136,6 @@ def _ends_with_newline(path: str) -> bool:
     with open(path, "rb") as f:
         f.seek(-1, os.SEEK_END)
         return f.read(1) == b"\n"
-
-
-def read_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    for number, raw in enumerate(stream, 1):
-        if raw.strip():
-            yield number, raw
 
 
 class Batch:
@@ -153,12 +161,16 @@ class Batch:
         self.started = time.monotonic()
         self._lock = threading.Lock()
 
-    def one(self, number: int, raw: bytes) -> dict[str, Any]:
+    def one(self, number: int, raw: bytes | None) -> dict[str, Any]:
         """The result for one input line; never raises for a line's own failure."""
+        from gpt_pipe.safejson import loads
+
         line: Any = None
         try:
+            if raw is None:
+                raise GptPipeError("the line is longer than gpt-pipe reads", ExitCode.DATAERR)
             try:
-                line = json.loads(raw)
+                line = loads(raw)
             except ValueError:
                 raise GptPipeError("the line is not valid JSON", ExitCode.DATAERR) from None
             if not isinstance(line, dict):
@@ -172,7 +184,7 @@ class Batch:
                       "impact": None, "error": f"internal error: {error.__class__.__name__}: {error}"}
         return {"id": result_id(line, number), **result}
 
-    def run(self, lines: Iterable[tuple[int, bytes]]) -> int:
+    def run(self, lines: Iterable[tuple[int, bytes | None]]) -> int:
         pending: dict[int, dict[str, Any]] = {}  # --keep-order: finished, waiting for earlier lines
         order: deque[int] = deque()  # --keep-order: submitted line numbers not yet written, oldest first
         running: dict[Future, int] = {}
@@ -212,9 +224,11 @@ class Batch:
             sys.stderr.write("\r\033[K")
         return self._exit_code()
 
-    def _already_done(self, raw: bytes, number: int) -> bool:
+    def _already_done(self, raw: bytes | None, number: int) -> bool:
+        from gpt_pipe.safejson import loads
+
         try:
-            line = json.loads(raw)
+            line = loads(raw) if raw is not None else None
         except ValueError:
             line = None
         if id_key(result_id(line, number)) in self.skip:
@@ -272,10 +286,11 @@ class Batch:
 
 def run_batch(settings: Settings, key: str, log: Log) -> int:
     """--batch as the settings ask: one request per input line; the batch's exit code."""
-    from gpt_pipe.client import Client
-    from gpt_pipe.output import KeepText, Sink
+    from gpt_pipe.files import open_read, read_lines
+    from gpt_pipe.output import KeepText, Scrub, Sink
     from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, SharedGate, run_with_retries
     from gpt_pipe.process import start_streaming
+    from gpt_pipe.run import make_client
     from gpt_pipe.usage import usage_request
 
     base: dict[str, Any] = {"model": settings.model, "stream": True}
@@ -288,12 +303,12 @@ def run_batch(settings: Settings, key: str, log: Log) -> int:
 
     def run_one(body: dict[str, Any]) -> dict[str, Any]:
         if not hasattr(local, "client"):
-            local.client = Client(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log,
-                                  settings.ca_bundle)
-        sink, info = KeepText(Sink(None)), RunInfo(body["model"])  # the text is kept, nothing written
-        code = run_with_retries(local.client, body, sink, log, policy, MaxTime(None), info)
+            local.client = make_client(settings, key, log)
+        kept = KeepText(Sink(None), settings.max_answer)  # the text is kept, nothing written
+        sink, info = Scrub(kept, log.secrets), RunInfo(body["model"])
+        code = run_with_retries(local.client, body, sink, log, policy, MaxTime(settings.max_time, alarm=False), info)
         decoder = info.decoder
-        return {"content": sink.text.text(), "finish_reason": decoder.finish_reason if decoder else None,
+        return {"content": kept.text.text(), "finish_reason": decoder.finish_reason if decoder else None,
                 "exit": int(code), "usage": decoder.usage if decoder else None,
                 "impact": decoder.impact if decoder else None, "error": None}
 
@@ -303,13 +318,11 @@ def run_batch(settings: Settings, key: str, log: Log) -> int:
             raise GptPipeError("--batch without FILE reads its lines from stdin, which is a terminal", ExitCode.USAGE)
         stream: Any = sys.stdin.buffer
     else:
-        try:
-            stream = open(os.path.expanduser(source or ""), "rb")  # read lazily: closed at exit
-        except OSError as exc:
-            raise GptPipeError(f"cannot read --batch file {source}: {exc.strerror}", ExitCode.DATAERR) from None
+        path = os.path.expanduser(source or "")
+        stream = open_read(path, f"--batch file {source}", ExitCode.DATAERR, settings.file_wait)  # closed at exit
     progress = bool(sys.stderr and sys.stderr.isatty())
     total = _count_lines(source) if progress and source != "-" else None
-    output = Output(os.path.expanduser(settings.output) if settings.output else None)
+    output = Output(os.path.expanduser(settings.output) if settings.output else None, settings.file_wait)
     skip = done_ids(output.path) if settings.resume and output.path else set()
     batch = Batch(run_one, base, settings.parallel, settings.keep_order, output, log, skip, progress, total)
     start_streaming()
@@ -319,9 +332,14 @@ def run_batch(settings: Settings, key: str, log: Log) -> int:
 
 
 def _count_lines(path: str | None) -> int | None:
-    """The number of lines to do, for the progress line's total and ETA."""
+    """The number of lines to do, for the progress line's total and ETA (a regular file's)."""
+    from gpt_pipe.files import is_regular, read_lines
+
+    path = os.path.expanduser(path or "")
+    if not is_regular(path):
+        return None
     try:
-        with open(os.path.expanduser(path or ""), "rb") as f:
-            return sum(1 for line in f if line.strip())
+        with open(path, "rb") as f:
+            return sum(1 for _ in read_lines(f))
     except OSError:
         return None

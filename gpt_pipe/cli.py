@@ -7,13 +7,14 @@ the exit code; the run itself is wired in ``run`` (and ``batch`` for --batch).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
 from gpt_pipe import __version__
 from gpt_pipe.completion import cached_models
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
+from gpt_pipe.files import FILE_WAIT
 from gpt_pipe.keys import KEY_VARIABLE
 from gpt_pipe.log import Log
 from gpt_pipe.process import Interrupted, catch_signals, die_of_sigpipe
@@ -43,6 +44,26 @@ interrupted, 141 reader closed stdout. See gpt-pipe(1)."""
 SECONDS = click.FloatRange(min=0, min_open=True)
 
 
+class Size(click.ParamType):
+    """A size in bytes: 4194304, 512K, 4M, 1G (binary units)."""
+
+    name = "size"
+    _UNITS: ClassVar[dict[str, int]] = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower().removesuffix("ib").removesuffix("b")
+        unit = text[-1:] if text[-1:] in self._UNITS else ""
+        try:
+            size = int(float(text[: len(text) - len(unit)]) * self._UNITS[unit])
+        except ValueError:
+            self.fail(f"{value!r} is not a size (for example 4M, 512K, 1G)", param, ctx)
+        if size < 1024:
+            self.fail(f"{value!r} is less than 1K", param, ctx)
+        return size
+
+
 def _check_batch(ctx: click.Context, opts: dict[str, Any]) -> None:
     alone = [f"--{name.rstrip('_').replace('_', '-')}" for name in
              ("full", "jsonl", "json_", "tee", "replay", "conversation", "dry_run", "messages", "list_models")
@@ -53,9 +74,6 @@ def _check_batch(ctx: click.Context, opts: dict[str, Any]) -> None:
         raise click.UsageError(f"--batch takes its prompts from its input, not with {', '.join(alone)}")
     if opts["resume"] and not opts["output"]:
         raise click.UsageError("--resume needs --output FILE (the results it resumes)")
-    if opts["max_time"] is not None:
-        # One SIGALRM bounds one run; a batch's requests are bounded by --idle-timeout.
-        raise click.UsageError("--max-time bounds a single run, not --batch (use --idle-timeout)")
 
 
 def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
@@ -124,12 +142,23 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
               help="Longest wait to connect.")
 @click.option("--idle-timeout", type=SECONDS, default=120.0, show_default=True, metavar="SECONDS",
               help="Longest silence from the server.")
-@click.option("--max-time", type=SECONDS, metavar="SECONDS", help="Longest time for the whole run, retries included.")
+@click.option("--progress-timeout", type=SECONDS, default=300.0, show_default=True, metavar="SECONDS",
+              help="Longest time with none of the answer: keep-alives and dripped bytes do not count.")
+@click.option("--max-time", type=SECONDS, metavar="SECONDS",
+              help="Longest time for the whole run, retries included (with --batch: for each line).")
 @click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True, envvar="GPT_PIPE_RETRIES",
               metavar="N", help="Retries of a failure that is safe to retry [env GPT_PIPE_RETRIES].")
 @click.option("--max-retry-wait", type=click.FloatRange(min=0), default=60.0, show_default=True, metavar="SECONDS",
               help="Longest wait before a retry; a longer Retry-After ends the run (75).")
 @click.option("--ca-bundle", metavar="FILE", help="Trust the CA certificates in FILE (PEM) for TLS.")
+@click.option("--max-event", type=Size(), default="4M", show_default=True, metavar="SIZE",
+              help="Largest line, event or chunk, and largest non-streamed answer, the server may send.")
+@click.option("--max-answer", type=Size(), default="32M", show_default=True, metavar="SIZE",
+              help="Largest answer kept for the end (--full, --json, -c, --batch), in characters.")
+@click.option("--file-wait", type=SECONDS, default=FILE_WAIT, show_default=True, metavar="SECONDS",
+              help="Longest wait for a file: a FIFO's other end, a lock on the conversation file.")
+@click.option("--raw-control", is_flag=True,
+              help="On a terminal, write the answer's control characters as they are (default: escaped).")
 @click.option("-q", "--quiet", is_flag=True, help="No retry notes and no warnings on stderr (errors still show).")
 @click.option("--debug", is_flag=True, help="Diagnostics on stderr (the key redacted).")
 @click.version_option(__version__, "-V", "--version", prog_name="gpt-pipe", message="%(prog)s %(version)s")

@@ -9,7 +9,9 @@ import http.client
 import json
 import os
 import re
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,81 +21,177 @@ import urllib3.exceptions
 from gpt_pipe import __version__
 from gpt_pipe.chunked import ChunkedDecoder
 from gpt_pipe.exitcodes import RETRY_STATUSES, ExitCode, GptPipeError, for_http_status
-from gpt_pipe.keys import redact
+from gpt_pipe.keys import redact, redact_url
 from gpt_pipe.log import Log
+from gpt_pipe.safejson import loads
+from gpt_pipe.sse import MAX_EVENT, too_large
 from gpt_pipe.stream import describe_error
 
 # How much one read may return. The read returns whatever has arrived (read1), so this
-# only caps a burst; it never makes a delta wait.
+# only caps a burst; it never makes a delta wait. (urllib3 >= 2.6 also caps what one
+# read of a gzip body decodes to at this size: no decompression bomb in one read.)
 READ_SIZE = 32768
 ERROR_BODY_LIMIT = 65536
+ERROR_BODY_SECONDS = 10.0  # an error body comes at once; one dripped byte by byte is cut short
+
+# The default bound on the time without any of the answer (keep-alive comments, empty
+# events, a status line or trailers dripped byte by byte do not count).
+PROGRESS_TIMEOUT = 300.0
 
 
 class Stalled(GptPipeError):
-    """The server went silent for longer than the idle timeout."""
+    """The server went silent for longer than the idle timeout (``silent``), or sent
+    nothing of the answer for longer than the progress timeout."""
+
+    silent = True
+
+
+class Progress:
+    """The time bound on a response that keeps sending bytes but none of the answer."""
+
+    __slots__ = ("seconds", "until")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.until = time.monotonic() + seconds
+
+    def mark(self) -> None:
+        """Some of the answer arrived: the bound starts again."""
+        self.until = time.monotonic() + self.seconds
+
+    def check(self) -> None:
+        if time.monotonic() > self.until:
+            error = Stalled(
+                f"the server sent nothing of the answer for {self.seconds:g} s, only keep-alives "
+                "(--progress-timeout)",
+                ExitCode.INCOMPLETE,
+            )
+            error.silent = False
+            raise error
+
+
+class BearerAuth(requests.auth.AuthBase):
+    """The API key as the request's one credential. Set as the session's auth, it also keeps
+    requests from sending the base URL's user:password as Basic auth instead."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._key}"
+        return request
 
 
 class Client:
     """One API endpoint with one key; ``post_chat`` and ``list_models`` talk to it."""
 
     def __init__(self, base_url: str, api_key: str, connect_timeout: float, idle_timeout: float, log: Log,
-                 ca_bundle: str | None = None) -> None:
+                 ca_bundle: str | None = None, progress_timeout: float = PROGRESS_TIMEOUT,
+                 max_event: int = MAX_EVENT) -> None:
         self.base_url = base_url.rstrip("/")
+        self.shown_url = redact_url(self.base_url)
         if ca_bundle:
             path = os.path.expanduser(ca_bundle)
             if not os.path.isfile(path):
                 raise GptPipeError(f"--ca-bundle {ca_bundle}: no such file", ExitCode.CONFIG)
             ca_bundle = path
-        self._verify: bool | str = ca_bundle or True  # certificates are always checked
+        # Certificates are always checked: --ca-bundle, else the variables requests honours,
+        # else certifi's bundle (requests' own default).
+        self._verify: bool | str = (ca_bundle or os.environ.get("REQUESTS_CA_BUNDLE")
+                                    or os.environ.get("CURL_CA_BUNDLE") or True)
         if base_url.lower().startswith("http://") and not _is_loopback(_hostname(base_url)):
             log.warn(f"sending the API key over plain http:// to {_host(base_url)}; anyone on the way can read it")
         self.idle_timeout = idle_timeout
+        self.progress_timeout = progress_timeout
+        self.max_event = max_event
         self._timeout = (connect_timeout, idle_timeout)
         self._key = api_key
         self._log = log
-        self._session = requests.Session()
-        self._session.headers.update(
+        session = self._session = requests.Session()
+        # No environment trust: requests would then send ~/.netrc credentials in place of the
+        # key (on redirects too). Proxies and CA bundles from the environment are applied by
+        # _send through requests' public helpers instead.
+        session.trust_env = False
+        session.auth = BearerAuth(api_key)
+        session.hooks["response"].append(self._check_redirect)
+        session.headers.update(
             {
-                "Authorization": f"Bearer {api_key}",
                 "User-Agent": f"gpt-pipe/{__version__}",
                 # A compressed stream would only add work; the body is read as it arrives.
                 "Accept-Encoding": "identity",
             }
         )
 
-    def post_chat(self, body: dict[str, Any]) -> requests.Response:
-        """POST the request; returns the streaming response once its status is a success."""
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    def post_chat(self, body: dict[str, Any], limit: float | None = None) -> requests.Response:
+        """POST the request; returns the streaming response once its status is a success.
+        ``limit``: seconds left to the caller's deadline (a --batch --max-time)."""
+        try:
+            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise GptPipeError(
+                "the request holds a lone surrogate (a \\ud800-style escape) that UTF-8 cannot carry; "
+                "nothing was sent", ExitCode.DATAERR) from None
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-        return self._send("POST", "/chat/completions", data, headers)
+        return self._send("POST", "/chat/completions", data, headers, limit)
 
     def list_models(self) -> list[str]:
         response = self._send("GET", "/models", None, {"Accept": "application/json"})
         try:
-            body = b"".join(iter_body(response, self.idle_timeout))
+            body = read_capped(response, self.idle_timeout, Progress(self.progress_timeout), self.max_event,
+                               "the model list")
         finally:
             response.close()
         try:
-            models = json.loads(body.decode("utf-8", "replace"))["data"]
+            models = loads(body)["data"]
             return [str(model["id"]) for model in models]
         except (ValueError, KeyError, TypeError) as exc:
             raise GptPipeError(
-                f"protocol error: {self.base_url}/models did not answer with a model list ({exc.__class__.__name__})",
+                f"protocol error: {self.shown_url}/models did not answer with a model list "
+                f"({exc.__class__.__name__})",
                 ExitCode.PROTOCOL,
             ) from None
 
-    def _send(self, method: str, path: str, data: bytes | None, headers: dict[str, str]) -> requests.Response:
+    def _check_redirect(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        """A response hook: a redirect is followed only to an http(s) URL that parses."""
+        if not response.is_redirect:
+            return response
+        location = response.headers.get("Location", "")
+        from urllib.parse import urljoin, urlsplit
+
+        try:
+            target = urljoin(response.url, location)
+            parts = urlsplit(target)
+            ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        except ValueError:
+            target, ok = location, False
+        if not ok:
+            shown = redact_url(target)
+            shown = shown if len(shown) <= 200 else shown[:200] + "…"
+            response.close()
+            raise GptPipeError(
+                f"protocol error: {_host(response.url)} redirected to {shown!r}, which is not an http(s) URL",
+                ExitCode.PROTOCOL,
+            )
+        return response
+
+    def _send(self, method: str, path: str, data: bytes | None, headers: dict[str, str],
+              limit: float | None = None) -> requests.Response:
         url = self.base_url + path
         session = self._session
         try:
             prepared = session.prepare_request(requests.Request(method, url, data=data, headers=headers))
-        except requests.RequestException as exc:
-            raise GptPipeError(f"invalid base URL {self.base_url!r}: {exc}", ExitCode.CONFIG) from None
+        except (requests.RequestException, ValueError):
+            raise GptPipeError(f"invalid base URL {self.shown_url!r}", ExitCode.CONFIG) from None
         if self._log.debugging:
             self._debug_request(prepared)
-        env = session.merge_environment_settings(prepared.url, {}, True, self._verify, None)
         try:
-            response = session.send(prepared, timeout=self._timeout, allow_redirects=True, **env)
+            proxies = requests.utils.get_environ_proxies(prepared.url or url)
+        except ValueError:
+            proxies = {}
+        try:
+            response = self._send_bounded(lambda: session.send(
+                prepared, timeout=self._timeout, allow_redirects=True, stream=True, proxies=proxies,
+                verify=self._verify), limit)
         except requests.exceptions.ConnectTimeout:
             raise GptPipeError(f"timed out connecting to {_host(url)}", ExitCode.TEMPFAIL, retryable=True) from None
         except requests.exceptions.ReadTimeout:
@@ -107,13 +205,21 @@ class Client:
                 f"proxy failure for {_host(url)}: {_reason(exc)}", ExitCode.UNAVAILABLE, retryable=True
             ) from None
         except requests.exceptions.TooManyRedirects:
-            raise GptPipeError(f"too many redirects from {url}", ExitCode.PROTOCOL) from None
+            raise GptPipeError(f"too many redirects from {self.shown_url}{path}", ExitCode.PROTOCOL) from None
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
-            raise GptPipeError(f"invalid base URL {self.base_url!r}", ExitCode.CONFIG) from None
+            raise GptPipeError(f"invalid base URL {self.shown_url!r}", ExitCode.CONFIG) from None
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError, OSError) as exc:
-            # Refused, reset, DNS: the request did not reach the model, so sending it again is safe.
+            if _before_sending(exc):
+                # Refused, DNS, no route: the request never left, so sending it again is safe.
+                raise GptPipeError(
+                    f"cannot connect to {_host(url)}: {_reason(exc)}", ExitCode.UNAVAILABLE, retryable=True
+                ) from None
+            # The request went out on a fresh connection and the server hung up: it may have
+            # reached the model, so it is not sent again blindly.
             raise GptPipeError(
-                f"cannot connect to {_host(url)}: {_reason(exc)}", ExitCode.UNAVAILABLE, retryable=True
+                f"{_host(url)} closed the connection without answering ({_reason(exc)}); "
+                "the request may have reached the model, so it was not sent again",
+                ExitCode.UNAVAILABLE,
             ) from None
         except requests.RequestException as exc:
             raise GptPipeError(f"request to {_host(url)} failed: {_reason(exc)}", ExitCode.UNAVAILABLE) from None
@@ -128,12 +234,44 @@ class Client:
         finally:
             response.close()
 
+    def _send_bounded(self, send: Any, limit: float | None) -> requests.Response:
+        """``send()`` until the response head has arrived, for at most the progress timeout.
+
+        A read timeout bounds each silence, not a status line dripped a byte at a time; the
+        send runs in a thread of its own so that this wait has an end. A thread left behind
+        holds only its socket (a single run exits soon after).
+        """
+        box: list[Any] = []
+
+        def target() -> None:
+            try:
+                box.append((True, send()))
+            except BaseException as exc:  # handed to the caller's thread as it is
+                box.append((False, exc))
+
+        worker = threading.Thread(target=target, daemon=True, name="gpt-pipe-send")
+        worker.start()
+        bound = self.progress_timeout if limit is None else min(self.progress_timeout, max(0.0, limit))
+        worker.join(bound)
+        if not box:
+            if bound < self.progress_timeout:  # the caller's deadline, not the server's silence
+                raise GptPipeError(f"no response from {_host(self.base_url)} within --max-time", ExitCode.TEMPFAIL)
+            raise GptPipeError(
+                f"{_host(self.base_url)} sent no complete response head within {self.progress_timeout:g} s "
+                "(--progress-timeout)",
+                ExitCode.TEMPFAIL,
+            )
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
     def _status_error(self, response: requests.Response) -> GptPipeError:
         status = response.status_code
         line = f"HTTP {status}" + (f" {response.reason}" if response.reason else "")
         try:
-            body = response.raw.read(ERROR_BODY_LIMIT, decode_content=True) or b""
-        except (urllib3.exceptions.HTTPError, OSError):
+            body = read_capped(response, self.idle_timeout, Progress(ERROR_BODY_SECONDS), ERROR_BODY_LIMIT, None)
+        except GptPipeError:
             body = b""
         detail = _error_detail(body, response.headers.get("Content-Type", ""))
         return GptPipeError(
@@ -146,7 +284,7 @@ class Client:
 
     def _debug_request(self, prepared: requests.PreparedRequest) -> None:
         log = self._log
-        log.debug(f"> {prepared.method} {prepared.url}")
+        log.debug(f"> {prepared.method} {redact_url(prepared.url or '')}")
         for name, value in prepared.headers.items():
             if name.lower() == "authorization":
                 value = f"Bearer {redact(self._key)}"
@@ -157,7 +295,28 @@ class Client:
             log.debug("> " + (text if len(text) <= 4000 else text[:4000] + f"… ({len(text)} characters)"))
 
 
-def iter_body(response: requests.Response, idle_timeout: float) -> Iterator[bytes]:
+def read_capped(response: requests.Response, idle_timeout: float, progress: Progress, cap: int,
+                what: str | None) -> bytes:
+    """The whole body, up to ``cap`` bytes: more is a protocol error naming ``what``, or,
+    with ``what`` None, cut off at ``cap`` (an error body: its start says it all)."""
+    pieces: list[bytes] = []
+    size = 0
+    try:
+        for data in iter_body(response, idle_timeout, progress):
+            size += len(data)
+            if size > cap:
+                if what is not None:
+                    raise too_large(what, cap)
+                pieces.append(data[: len(data) - (size - cap)])
+                break
+            pieces.append(data)
+    except Stalled:
+        if what is not None:
+            raise
+    return b"".join(pieces)
+
+
+def iter_body(response: requests.Response, idle_timeout: float, progress: Progress | None = None) -> Iterator[bytes]:
     """The response body, each piece as soon as it has arrived.
 
     Why not ``iter_lines``/``iter_content``: they read with ``read(n)``, which waits for n
@@ -189,7 +348,10 @@ def iter_body(response: requests.Response, idle_timeout: float) -> Iterator[byte
         # decoder step per call) was a quarter of the time on a stream of small events.
         read1 = httplib.read1
 
+    check = progress.check if progress is not None else None
     while True:
+        if check is not None:
+            check()
         try:
             data = read1(READ_SIZE)
         except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
@@ -268,7 +430,7 @@ def _error_detail(body: bytes, content_type: str) -> str:
         text = text[5:].strip().split("\n", 1)[0]
     if text[:1] in "{[":
         try:
-            return describe_error(json.loads(text))
+            return describe_error(loads(text))
         except ValueError:
             pass
     if "html" in content_type.lower() or text[:1] == "<":
@@ -301,24 +463,35 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _reason(exc: BaseException) -> str:
-    """The root cause of a requests failure, in a few words."""
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and everything behind it: causes, contexts, reasons and arguments."""
     seen: set[int] = set()
     stack: list[Any] = [exc]
-    best = ""
     while stack:
         error = stack.pop()
         if not isinstance(error, BaseException) or id(error) in seen:
             continue
         seen.add(id(error))
-        if isinstance(error, OSError) and error.strerror and not best:
-            best = error.strerror
+        yield error
         stack.extend([error.__cause__, error.__context__, getattr(error, "reason", None), *error.args])
-    if best:
-        return best
+
+
+def _before_sending(exc: BaseException) -> bool:
+    """Whether a failure happened before the request could have been sent (while resolving
+    or connecting): only then is a retry sure not to send the same request twice."""
+    return any(isinstance(error, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError,
+                                  urllib3.exceptions.ProxyError, socket.gaierror, ConnectionRefusedError))
+               for error in _causes(exc))
+
+
+def _reason(exc: BaseException) -> str:
+    """The root cause of a requests failure, in a few words."""
+    for error in _causes(exc):
+        if isinstance(error, OSError) and error.strerror:
+            return error.strerror
     text = str(exc)
     match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
     if match:
         return match.group(1).strip()
-    text = re.sub(r"<[^>]*>", "", text)
+    text = redact_url(re.sub(r"<[^>]*>", "", text))
     return text if len(text) <= 200 else text[:200] + "…"

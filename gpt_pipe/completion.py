@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
+
+# What a shell inserts without quoting: a model ID with anything else (`;`, `$`, spaces)
+# is left out of completion rather than trusted to a server.
+_PLAIN = re.compile(r"[A-Za-z0-9._:/@+-]+")
 
 
 def models_cache_path() -> str:
@@ -32,7 +37,7 @@ def cached_models(incomplete: str) -> list[Any]:
 
     try:
         with open(models_cache_path(), encoding="utf-8") as f:
-            models = f.read().split()
+            models = f.read(1 << 20).split()  # a cache is small; a huge one is not read whole
     except OSError:
         return []
-    return [CompletionItem(m) for m in models if m.startswith(incomplete)]
+    return [CompletionItem(m) for m in models if m.startswith(incomplete) and _PLAIN.fullmatch(m)]

@@ -1,46 +1,114 @@
-"""--conversation FILE: JSON Lines of messages, read whole and appended to atomically.
+"""--conversation FILE: JSON Lines of messages, read under a shared lock and appended to
+all or nothing.
 
 Two cron jobs may share a conversation: the append is one write() on an O_APPEND file
 under an exclusive flock, so their lines never interleave, and a reader takes a shared
-lock so it never sees half an append.
+lock so it never sees half an append. A write that fails half way (disk full, file size
+limit) is cut back off, so the file is whole or untouched; a torn tail that a killed
+process left behind is skipped with a warning when read, and cut off by the next append.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
+from gpt_pipe.files import FILE_WAIT, MAX_INPUT, lock, open_read, write_all
 from gpt_pipe.messages import load_conversation
+from gpt_pipe.safejson import loads
 
 
-def read_conversation(path: str) -> list[dict[str, Any]]:
+def read_conversation(path: str, warn: Callable[[str], None], wait: float = FILE_WAIT) -> list[dict[str, Any]]:
     """The messages so far; none when the file does not exist yet."""
-    try:
-        with open(path, "rb") as f:
-            fcntl.flock(f.fileno(), fcntl.LOCK_SH)
-            data = f.read()
-    except FileNotFoundError:
+    what = f"conversation file {path}"
+    if not os.path.exists(path):
         return []
-    except OSError as exc:
-        raise GptPipeError(f"cannot read conversation file {path}: {exc.strerror}", ExitCode.DATAERR) from None
-    return load_conversation(data, path)
-
-
-def append_conversation(path: str, messages: list[dict[str, Any]]) -> None:
-    """Append ``messages`` as JSON Lines, all in one locked write."""
-    data = "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in messages).encode("utf-8", "replace")
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with open_read(path, what, ExitCode.DATAERR, wait) as f:
+        lock(f.fileno(), False, what, wait)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            view = memoryview(data)
-            while view:  # one write() in practice; the loop only guards against a short one
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)  # closing releases the lock
+            data = f.read(MAX_INPUT + 1)
+        except OSError as exc:
+            raise GptPipeError(f"cannot read {what}: {exc.strerror}", ExitCode.DATAERR) from None
+    if len(data) > MAX_INPUT:
+        from gpt_pipe.files import too_large_input
+
+        raise too_large_input(what, MAX_INPUT, ExitCode.DATAERR)
+    return load_conversation(data, path, warn)
+
+
+def append_conversation(path: str, messages: list[dict[str, Any]], warn: Callable[[str], None],
+                        wait: float = FILE_WAIT) -> None:
+    """Append ``messages`` as JSON Lines, all in one locked write, or not at all."""
+    data = "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in messages).encode("utf-8", "replace")
+    what = f"conversation file {path}"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
     except OSError as exc:
-        raise GptPipeError(f"cannot append to conversation file {path}: {exc.strerror}", ExitCode.IOERR) from None
+        raise GptPipeError(f"cannot append to {what}: {exc.strerror}; the answer was not added",
+                           ExitCode.IOERR) from None
+    try:
+        try:
+            lock(fd, True, what, wait)
+        except GptPipeError as error:
+            raise GptPipeError(f"{error.message}; {_save_elsewhere(path, data)}", error.code) from None
+        size = os.fstat(fd).st_size
+        keep = _whole_lines(fd, size, warn, what)
+        if keep != size:
+            os.ftruncate(fd, keep)
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        except OSError as exc:
+            try:
+                os.ftruncate(fd, keep)  # all or nothing: the half-written exchange goes
+            except OSError:
+                pass
+            raise GptPipeError(
+                f"cannot append to {what}: {exc.strerror}; it is unchanged and the answer was not added",
+                ExitCode.IOERR,
+            ) from None
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _whole_lines(fd: int, size: int, warn: Callable[[str], None], what: str) -> int:
+    """Where the file's whole lines end: a last line with no newline that is not JSON was
+    torn by an interrupted write, and is cut off; one that is JSON gets its newline."""
+    if not size or os.pread(fd, 1, size - 1) == b"\n":
+        return size
+    start = size
+    while start > 0:  # back to the newline before the last line
+        step = min(65536, start)
+        block = os.pread(fd, step, start - step)
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            start = start - step + newline + 1
+            break
+        start -= step
+    tail = os.pread(fd, size - start, start) if size - start <= MAX_INPUT else b""
+    try:
+        loads(tail)
+    except ValueError:
+        warn(f"{what}: cut off a torn last line ({size - start} bytes) left by an interrupted write")
+        return start
+    write_all(fd, b"\n")
+    return size + 1
+
+
+def _save_elsewhere(path: str, data: bytes) -> str:
+    """Never lose a paid-for answer silently: the exchange goes to a file of its own."""
+    import time
+
+    spare = f"{path}.unsaved-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    try:
+        fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            write_all(fd, data)
+        finally:
+            os.close(fd)
+    except OSError:
+        return "the answer was not added (and could not be saved elsewhere)"
+    return f"the exchange was saved to {spare} (add it with: cat {spare} >> {path})"

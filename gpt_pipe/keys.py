@@ -1,9 +1,12 @@
 """The API key: where it comes from (environment, file, command), the checks it must pass
-before it goes into a header, and how it is shown where it must be shown (redacted)."""
+before it goes into a header, and how it (and a base URL's password) is kept out of every
+output: redacted where a request is shown, scrubbed from everything else."""
 
 from __future__ import annotations
 
 import os
+import re
+import stat
 from collections.abc import Callable
 from typing import Any
 
@@ -45,32 +48,178 @@ def api_key(settings: Any, warn: Callable[[str], None]) -> str:
 
 
 def key_from_file(path: str, warn: Callable[[str], None]) -> str:
+    from gpt_pipe.files import MAX_KEY_FILE, read_capped
+
+    what = f"API key file {path}"
+    key = read_capped(path, what, MAX_KEY_FILE, ExitCode.CONFIG).decode("utf-8", "replace").strip()
     try:
-        with open(path, "rb") as f:
-            mode = os.fstat(f.fileno()).st_mode
-            key = f.read().decode("utf-8", "replace").strip()
-    except OSError as exc:
-        raise GptPipeError(f"cannot read API key file {path}: {exc.strerror}", ExitCode.CONFIG) from None
-    if mode & 0o044:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = 0
+    if mode & 0o044 and stat.S_ISREG(mode):
         warn(f"API key file {path} is readable by other users; fix with: chmod 600 {path}")
     if not key:
         raise GptPipeError(f"API key file {path} is empty", ExitCode.CONFIG)
     return key
 
 
-def key_from_command(command: str) -> str:
+# A password manager may have to ask for a passphrase first.
+KEY_COMMAND_WAIT = 120.0
+
+
+def key_from_command(command: str, wait: float = KEY_COMMAND_WAIT) -> str:
+    """The first line CMD prints, taken as soon as it arrives: a background child left
+    holding stdout (an agent the command started) must not hold gpt-pipe too."""
     import subprocess
+    import tempfile
+    import time
+
+    from gpt_pipe.files import MAX_KEY_FILE
 
     try:
-        done = subprocess.run(command, shell=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise GptPipeError(f"--api-key-cmd could not run: {exc}", ExitCode.CONFIG) from None
-    if done.returncode != 0:
-        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        why = lines[0] if lines else f"exit status {done.returncode}"
+        errors = tempfile.TemporaryFile()
+    except OSError:
+        errors = None
+    try:
+        proc = subprocess.Popen(command, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=errors if errors is not None else subprocess.DEVNULL)
+    except OSError as exc:
+        raise GptPipeError(f"--api-key-cmd could not run: {exc.strerror}", ExitCode.CONFIG) from None
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    os.set_blocking(fd, False)
+    deadline = time.monotonic() + wait
+    out = b""
+    ended = False
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP)
+    while b"\n" not in out.lstrip(b"\r\n") and len(out) <= MAX_KEY_FILE:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            proc.kill()
+            raise GptPipeError(f"--api-key-cmd printed no key within {wait:g} s", ExitCode.CONFIG)
+        poller.poll(max(1, int(min(left, 0.5) * 1000)))
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            continue
+        if not data:
+            ended = True
+            break
+        out += data
+    status = proc.poll()
+    if ended and status is None:
+        try:
+            status = proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            status = None
+    proc.stdout.close()
+    if status not in (0, None):
+        why = f"exit status {status}"
+        if errors is not None:
+            errors.seek(0)
+            lines = errors.read(4096).decode("utf-8", "replace").strip().splitlines()
+            why = lines[0] if lines else why
         raise GptPipeError(f"--api-key-cmd failed: {why}", ExitCode.CONFIG)
     # Password managers print the secret on the first line (pass show puts notes after it).
-    lines = done.stdout.decode("utf-8", "replace").strip().splitlines()
+    lines = out.decode("utf-8", "replace").strip().splitlines()
     if not lines or not lines[0].strip():
         raise GptPipeError("--api-key-cmd printed no key", ExitCode.CONFIG)
     return lines[0].strip()
+
+
+_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s:]*:)[^/?#@\s]*@")
+
+
+def redact_url(text: str) -> str:
+    """``text`` with the password of every URL in it shown as ``***``."""
+    return _URL_PASSWORD.sub(r"\1***@", text) if "@" in text else text
+
+
+def url_password(url: str) -> str:
+    """The password of a URL's user:password@, or ""."""
+    match = _URL_PASSWORD.match(url)
+    return match.group(0)[len(match.group(1)):-1] if match else ""
+
+
+class Secrets:
+    """What must never be shown: the API key (shown as ``sk-…last4``) and a base URL's
+    password (``***``). Strings shorter than MIN_SECRET are placeholders, not secrets."""
+
+    def __init__(self) -> None:
+        self._shown: dict[str, str] = {}
+        self.key = ""  # the API key once known (StreamScrubber and JSON lines watch for it)
+
+    def set_key(self, key: str) -> None:
+        if len(key) >= MIN_SECRET:
+            self.key = key
+            self._shown[key] = redact(key)
+
+    def hide(self, secret: str) -> None:
+        if len(secret) >= MIN_SECRET:
+            self._shown.setdefault(secret, "***")
+
+    def scrub(self, text: str) -> str:
+        for secret, shown in self._shown.items():
+            if secret in text:
+                text = text.replace(secret, shown)
+        return redact_url(text)
+
+    def scrub_json_line(self, raw: bytes) -> bytes:
+        """A JSON line with the key replaced, however the server escaped it (``\\/``, ``\\u0073``)."""
+        key = self.key
+        if not key:
+            return raw
+        secret = key.encode()
+        if secret in raw:
+            return raw.replace(secret, redact(key).encode())
+        if b"\\" not in raw or (b"\\u" not in raw and secret not in raw.replace(b"\\/", b"/")):
+            return raw
+        from gpt_pipe.safejson import dumps_line, loads
+
+        try:
+            text = dumps_line(loads(raw)).decode("utf-8", "surrogatepass")
+        except ValueError:
+            return raw
+        return text.replace(key, redact(key)).encode("utf-8", "surrogatepass") if key in text else raw
+
+
+class StreamScrubber:
+    """Scrubs the key from text that arrives in pieces, the key split between two pieces
+    included: only a tail that could be the start of the key is held back, until the next
+    piece shows whether it is (or ``release`` ends the text)."""
+
+    __slots__ = ("_held", "_key", "_shown")
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+        self._shown = redact(key) if key else ""
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        key = self._key
+        if not key:
+            return text
+        if self._held:
+            text = self._held + text
+            self._held = ""
+        if key in text:
+            text = text.replace(key, self._shown)
+        first = key[0]
+        at = text.find(first, max(0, len(text) - len(key) + 1))
+        while at >= 0:
+            if key.startswith(text[at:]):
+                self._held = text[at:]
+                return text[:at]
+            at = text.find(first, at + 1)
+        return text
+
+    def release(self) -> str:
+        """The text held back: it did not turn into the key."""
+        held, self._held = self._held, ""
+        return held
+
+    def clear(self) -> None:
+        self._held = ""

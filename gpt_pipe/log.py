@@ -1,10 +1,12 @@
-"""stderr: one-line messages, retry notes, warnings and debug lines, with the key scrubbed."""
+"""stderr: one-line messages, retry notes, warnings and debug lines, with the key scrubbed
+and control characters shown escaped (server text reaches stderr through here only)."""
 
 from __future__ import annotations
 
 import sys
 
-from gpt_pipe.keys import MIN_SECRET, redact
+from gpt_pipe.keys import Secrets
+from gpt_pipe.terminal import neutralize
 
 
 class Log:
@@ -13,16 +15,14 @@ class Log:
     def __init__(self, debug: bool = False, quiet: bool = False) -> None:
         self.debugging = debug
         self.quiet = quiet  # -q: no retry notes and no warnings; errors still show
-        self._secret = ""
+        self.secrets = Secrets()
         self._open_line = False  # streamed text has left a line open on stderr
 
     def set_secret(self, key: str) -> None:
-        self._secret = key if len(key) >= MIN_SECRET else ""
+        self.secrets.set_key(key)
 
     def scrub(self, text: str) -> str:
-        if self._secret and self._secret in text:
-            text = text.replace(self._secret, redact(self._secret))
-        return text
+        return self.secrets.scrub(text)
 
     def error(self, message: str) -> None:
         self._line(message)
@@ -62,7 +62,7 @@ class Log:
 
     def _write(self, text: str) -> None:
         try:
-            sys.stderr.write(self.scrub(text))
+            sys.stderr.write(neutralize(self.secrets.scrub(text)))
             sys.stderr.flush()
         except (OSError, ValueError, AttributeError):
             pass  # stderr closed or gone: nowhere left to say it

@@ -3,11 +3,12 @@ conversation's lines, each checked and turned into messages."""
 
 from __future__ import annotations
 
-import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
+from gpt_pipe.safejson import loads
 
 
 def read_stdin() -> bytes | None:
@@ -18,7 +19,9 @@ def read_stdin() -> bytes | None:
     try:
         if stdin.isatty():
             return None
-        return stdin.buffer.read()
+        from gpt_pipe.files import MAX_INPUT, read_stream
+
+        return read_stream(stdin.buffer, "stdin", MAX_INPUT, ExitCode.DATAERR)
     except (OSError, ValueError):
         return None  # fd 0 closed or unusable: the same as no stdin
 
@@ -64,7 +67,7 @@ def load_messages(data: bytes, name: str) -> list[dict[str, Any]]:
     what = f"messages file {name}"
     text = decode_input(data, what)
     try:
-        messages = json.loads(text)
+        messages = loads(text)
     except ValueError as exc:
         raise GptPipeError(f"{what} is not valid JSON: {exc}", ExitCode.DATAERR) from None
     if not isinstance(messages, list):
@@ -72,15 +75,20 @@ def load_messages(data: bytes, name: str) -> list[dict[str, Any]]:
     return check_messages(messages, what)
 
 
-def load_conversation(data: bytes, name: str) -> list[dict[str, Any]]:
-    """Parse a conversation file: JSON Lines, one message per line."""
+def load_conversation(data: bytes, name: str, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Parse a conversation file: JSON Lines, one message per line. A last line with no
+    newline that is not JSON was torn by an interrupted write: skipped with a warning."""
     what = f"conversation file {name}"
     messages = []
-    for number, line in enumerate(decode_input(data, what).splitlines(), 1):
+    lines = decode_input(data, what).split("\n")
+    for number, line in enumerate(lines, 1):
         if line.strip():
             try:
-                messages.append(json.loads(line))
+                messages.append(loads(line))
             except ValueError as exc:
+                if number == len(lines) and warn is not None:
+                    warn(f"{what}: the last line is torn (an interrupted write?); it is ignored")
+                    break
                 raise GptPipeError(f"{what} line {number} is not valid JSON: {exc}", ExitCode.DATAERR) from None
     return check_messages(messages, what)
 

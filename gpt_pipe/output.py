@@ -14,6 +14,11 @@ from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
+from gpt_pipe.terminal import neutralize, neutralize_json
+
+# The default cap on the answer kept for the end of a run (--full, --json, -c, --batch):
+# a server that ignores --max-tokens must not fill the memory.
+MAX_ANSWER = 32 * 1024 * 1024
 
 
 def encode_text(text: str) -> bytes:
@@ -34,8 +39,10 @@ def silence_stdout() -> None:
         pass
 
 
-def write_lines(out: BinaryIO, lines: list[str]) -> None:
-    Sink(out)._write("".join(f"{line}\n" for line in lines).encode("utf-8", "replace"))
+def write_lines(out: BinaryIO, lines: list[str], safe: bool = False) -> None:
+    """Lines to stdout; ``safe``: with control characters escaped (a terminal)."""
+    text = "".join(f"{line}\n" for line in lines)
+    Sink(out)._write(encode_text(neutralize(text) if safe else text))
 
 
 class Sink:
@@ -84,11 +91,13 @@ class Sink:
 
 
 class TextSink(Sink):
-    """Default mode: each delta's text as soon as it arrives."""
+    """Default mode: each delta's text as soon as it arrives (``safe``: a terminal's
+    control characters shown escaped)."""
 
-    def __init__(self, out: BinaryIO, newline: bool = True) -> None:
+    def __init__(self, out: BinaryIO, newline: bool = True, safe: bool = False) -> None:
         super().__init__(out)
         self._newline = newline
+        self._safe = safe
         self._parts: list[str] = []
         self._last = ""  # the last character written, for the final-newline rule
 
@@ -104,7 +113,7 @@ class TextSink(Sink):
             text = "".join(self._parts)
             self._parts.clear()
             self._last = text[-1]
-            self._write(encode_text(text))
+            self._write(encode_text(neutralize(text) if self._safe else text))
 
     def complete(self) -> None:
         self.flush()
@@ -114,15 +123,28 @@ class TextSink(Sink):
 
 class TextBuffer:
     """Text kept for the end of the run, in blocks: a million tiny str objects would cost
-    25 times the text, while joining each block once keeps the copying linear."""
+    25 times the text, while joining each block once keeps the copying linear. More than
+    ``limit`` characters is a protocol error: the server sent more than will be kept."""
 
     BLOCK = 4096
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_ANSWER) -> None:
         self._blocks: list[str] = []
         self._parts: list[str] = []
+        self._size = 0
+        self._limit = limit
 
     def add(self, text: str) -> None:
+        self._size += len(text)
+        if self._size > self._limit:
+            from gpt_pipe.sse import format_size
+
+            self.clear()
+            raise GptPipeError(
+                f"protocol error: the answer is longer than {format_size(self._limit)} of text, more than is kept "
+                "(--max-answer raises the cap)",
+                ExitCode.PROTOCOL,
+            )
         self._parts.append(text)
         if len(self._parts) >= self.BLOCK:
             self._blocks.append("".join(self._parts))
@@ -131,6 +153,7 @@ class TextBuffer:
     def clear(self) -> None:
         self._blocks.clear()
         self._parts.clear()
+        self._size = 0
 
     def blocks(self) -> list[str]:
         return [block for block in (*self._blocks, "".join(self._parts)) if block]
@@ -142,10 +165,11 @@ class TextBuffer:
 class FullSink(Sink):
     """--full: nothing until the answer has completed, then all of it; nothing on failure."""
 
-    def __init__(self, out: BinaryIO, newline: bool = True) -> None:
+    def __init__(self, out: BinaryIO, newline: bool = True, safe: bool = False, limit: int = MAX_ANSWER) -> None:
         super().__init__(out)
         self._newline = newline
-        self._text = TextBuffer()
+        self._safe = safe
+        self._text = TextBuffer(limit)
 
     def chunk(self, raw: bytes, text: str) -> None:
         if text:
@@ -162,6 +186,8 @@ class FullSink(Sink):
         if not blocks:
             return
         ending = (b"\n",) if self._newline and not blocks[-1].endswith("\n") else ()
+        if self._safe:
+            blocks = [neutralize(block) for block in blocks]
         self._write_all(itertools.chain(map(encode_text, blocks), ending))
 
     def fail(self, message: str, code: int) -> None:
@@ -171,11 +197,14 @@ class FullSink(Sink):
 class JsonSink(Sink):
     """--json: at the end, one object shaped like a non-streamed chat.completion."""
 
-    def __init__(self, out: BinaryIO, answer: Any) -> None:
+    def __init__(self, out: BinaryIO, answer: Any, scrub: Any = None, safe: bool = False,
+                 limit: int = MAX_ANSWER) -> None:
         super().__init__(out)
         self._answer = answer  # what the stream said: meta, finish_reason, usage, impact
-        self._text = TextBuffer()
-        self._reasoning = TextBuffer()
+        self._scrub = scrub  # the key out of the fields the text does not carry (id, model...)
+        self._safe = safe
+        self._text = TextBuffer(limit)
+        self._reasoning = TextBuffer(limit)
 
     def chunk(self, raw: bytes, text: str) -> None:
         if text:
@@ -206,7 +235,11 @@ class JsonSink(Sink):
         if decoder.impact is not None:
             answer["impact"] = decoder.impact
         self.reset()
-        self._write(encode_text(json.dumps(answer, ensure_ascii=False)) + b"\n")
+        text = json.dumps(answer, ensure_ascii=False)
+        if self._scrub is not None:
+            text = self._scrub(text)
+        data = encode_text(text)
+        self._write((neutralize_json(data) if self._safe else data) + b"\n")
 
     def fail(self, message: str, code: int) -> None:
         self.reset()
@@ -215,20 +248,14 @@ class JsonSink(Sink):
 class JsonlSink(Sink):
     """--jsonl: every chunk as one line of JSON, then an error line if the run failed."""
 
-    def __init__(self, out: BinaryIO, secret: str = "", name: str = "stdout") -> None:
+    def __init__(self, out: BinaryIO, name: str = "stdout", safe: bool = False) -> None:
         super().__init__(out, name)
         self._lines: list[bytes] = []
-        from gpt_pipe.keys import MIN_SECRET
-
-        # b"\0" never occurs in a JSON line: the check below is then always false.
-        self._secret = secret.encode() if len(secret) >= MIN_SECRET else b"\0"
+        self._safe = safe
 
     def chunk(self, raw: bytes, text: str) -> None:
-        if self._secret in raw:  # a server that echoes the key (in an error, say) must not log it
-            from gpt_pipe.keys import redact
-
-            raw = raw.replace(self._secret, redact(self._secret.decode()).encode())
-        self._lines.append(raw)
+        if raw:  # b"": text released by Scrub, which belongs to a line already written
+            self._lines.append(neutralize_json(raw) if self._safe else raw)
 
     def reset(self) -> None:
         self._lines.clear()
@@ -243,7 +270,8 @@ class JsonlSink(Sink):
     def fail(self, message: str, code: int) -> None:
         self.flush()
         line = {"error": {"message": message, "type": "gpt_pipe", "exit": int(code)}}
-        self._write(json.dumps(line, ensure_ascii=False).encode("utf-8", "replace") + b"\n")
+        data = json.dumps(line, ensure_ascii=False).encode("utf-8", "replace")
+        self._write((neutralize_json(data) if self._safe else data) + b"\n")
 
 
 class Forward(Sink):
@@ -298,9 +326,9 @@ class TeeSink(Forward):
 class KeepText(Forward):
     """Keeps the answer's text while passing everything on (--conversation, --batch)."""
 
-    def __init__(self, main: Sink) -> None:
+    def __init__(self, main: Sink, limit: int = MAX_ANSWER) -> None:
         super().__init__(main)
-        self.text = TextBuffer()
+        self.text = TextBuffer(limit)
 
     def chunk(self, raw: bytes, text: str) -> None:
         if text:
@@ -313,4 +341,53 @@ class KeepText(Forward):
 
     def fail(self, message: str, code: int) -> None:
         self.text.clear()
+        self._main.fail(message, code)
+
+
+class Scrub(Forward):
+    """In front of every other sink: the API key out of the text (even split between two
+    deltas), the reasoning and the JSON lines, however the server escaped it."""
+
+    def __init__(self, main: Sink, secrets: Any, show_reasoning: Any = None) -> None:
+        super().__init__(main)
+        from gpt_pipe.keys import StreamScrubber
+
+        self._secrets = secrets
+        self._text = StreamScrubber(secrets.key)
+        self._thought = StreamScrubber(secrets.key)
+        self._show = show_reasoning  # with --show-reasoning: where reasoning is shown as it arrives
+
+    def chunk(self, raw: bytes, text: str) -> None:
+        if text:
+            text = self._text.feed(text)
+        self._main.chunk(self._secrets.scrub_json_line(raw), text)
+
+    def reasoning(self, text: str) -> None:
+        text = self._thought.feed(text)
+        if text:
+            self._main.reasoning(text)
+            if self._show is not None:
+                self._show(text)
+
+    def _release(self) -> None:
+        held = self._text.release()
+        if held:
+            self._main.chunk(b"", held)
+        thought = self._thought.release()
+        if thought:
+            self._main.reasoning(thought)
+            if self._show is not None:
+                self._show(thought)
+
+    def reset(self) -> None:
+        self._text.clear()
+        self._thought.clear()
+        self._main.reset()
+
+    def complete(self) -> None:
+        self._release()
+        self._main.complete()
+
+    def fail(self, message: str, code: int) -> None:
+        self._release()
         self._main.fail(message, code)

@@ -6,7 +6,6 @@ them; the caller tells the sink how the run failed.
 
 from __future__ import annotations
 
-import json
 import random
 import select
 import signal
@@ -15,11 +14,12 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from gpt_pipe.client import Client, Stalled, end_reads_after, iter_body
+from gpt_pipe.client import Client, Progress, Stalled, end_reads_after, iter_body
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
 from gpt_pipe.log import Log
 from gpt_pipe.output import Sink
-from gpt_pipe.sse import SSEParser
+from gpt_pipe.safejson import loads
+from gpt_pipe.sse import SSEParser, too_large
 from gpt_pipe.stream import StreamDecoder
 
 # Once choice 0 has its finish reason, only the usage chunk and [DONE] can follow, and
@@ -31,6 +31,8 @@ AFTER_FINISH_TIMEOUT = 2.0
 HOLD_BYTES = 65536
 
 _SSE_STARTS = (b"data:", b"event:", b"id:", b"retry:", b":", b"error:")
+_BOM = b"\xef\xbb\xbf"
+_BLANK = b" \t\r\n"
 
 
 def sniff(head: bytes, content_type: str, eof: bool) -> str | None:
@@ -78,19 +80,36 @@ class MaxTimeReached(BaseException):
 
 
 class MaxTime:
-    """--max-time: one SIGALRM for the whole run, retries and waits included."""
+    """--max-time: the whole run, retries and waits included. A single run has one SIGALRM
+    (it cuts even a blocked write); a batch line (``alarm`` False, any thread) is bounded by
+    its deadline: the wait for the response head, a timer that ends the body's reads, and
+    no retry wait beyond it."""
 
-    def __init__(self, seconds: float | None) -> None:
+    def __init__(self, seconds: float | None, alarm: bool = True) -> None:
         self.seconds = seconds
+        self.alarm = alarm
+        self.until: float | None = None
 
     def arm(self) -> None:
         if self.seconds:
-            signal.signal(signal.SIGALRM, self._fire)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            self.until = time.monotonic() + self.seconds
+            if self.alarm:
+                signal.signal(signal.SIGALRM, self._fire)
+                signal.setitimer(signal.ITIMER_REAL, self.seconds)
 
     def disarm(self) -> None:
         if self.seconds:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            self.until = None
+            if self.alarm:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def left(self) -> float | None:
+        """Seconds left, or None without a limit."""
+        return None if self.until is None else self.until - time.monotonic()
+
+    def expired(self) -> bool:
+        left = self.left()
+        return left is not None and left <= 0
 
     @staticmethod
     def _fire(signum: int, frame: Any) -> None:
@@ -188,6 +207,9 @@ def _attempts(
                     ExitCode.TEMPFAIL,
                 ) from None
             delay = error.retry_after if error.retry_after is not None else policy.backoff(attempt)
+            left = max_time.left()
+            if left is not None and delay >= left:
+                raise MaxTimeReached from None  # the wait alone would pass --max-time
             attempt += 1
             policy.hold(delay)
             log.note(f"{error.brief}, retrying in {delay:.1f} s ({attempt}/{policy.retries})")
@@ -200,33 +222,42 @@ def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log, max_tim
     info = info or RunInfo(body.get("model", ""))
     decoder = info.decoder = StreamDecoder(sink.chunk, info.on_reasoning)
     info.started, info.first_token, info.ended = time.monotonic(), None, None
-    response = client.post_chat(body)
+    left = max_time.left() if max_time is not None and not max_time.alarm else None
+    try:
+        response = client.post_chat(body, left)
+    except GptPipeError:
+        if max_time is not None and max_time.expired():
+            raise MaxTimeReached from None
+        raise
+    cut = end_reads_after(response, max(0.0, max_time.left() or 0.0)) if left is not None and max_time else None
     headers = response.headers
     info.credits = headers.get("x-credits-remaining", headers.get("x-credit-balance"))
+    progress = Progress(client.progress_timeout)
     try:
         content_type = response.headers.get("Content-Type", "")
-        reads = iter_body(response, client.idle_timeout)
-        head = b""
-        kind = None
-        for data in reads:
-            head += data
-            kind = sniff(head, content_type, eof=False)
-            if kind is not None:
-                break
-        if kind is None:
-            kind = sniff(head, content_type, eof=True)
+        reads = iter_body(response, client.idle_timeout, progress)
+        head, kind = _sniff_body(reads, content_type, client.max_event)
         if kind == "json":
-            decoder.feed_completion(head + b"".join(reads))
+            decoder.feed_completion(_rest_of_body(head, reads, client.max_event))
         elif kind == "sse":
-            _read_events(head, reads, decoder, sink, response, log, max_time, info)
+            _read_events(head, reads, decoder, sink, response, log, max_time, info, progress, client.max_event)
         else:
             raise GptPipeError(_not_a_stream(head, content_type), ExitCode.PROTOCOL)
-    except Stalled:
-        if decoder.chunks:
+    except Stalled as error:
+        if max_time is not None and max_time.expired():
+            raise MaxTimeReached from None
+        if decoder.progress:
             raise
-        # Nothing of the answer came: as safe to try again as a timeout before the headers.
-        raise GptPipeError(f"no answer from the server within {client.idle_timeout:g} s", ExitCode.TEMPFAIL) from None
+        # Nothing of the answer came: "try again later", like a timeout before the headers.
+        message = f"no answer from the server within {client.idle_timeout:g} s" if error.silent else error.message
+        raise GptPipeError(message, ExitCode.TEMPFAIL) from None
+    except GptPipeError:
+        if max_time is not None and max_time.expired():  # the reads were ended by --max-time
+            raise MaxTimeReached from None
+        raise
     finally:
+        if cut is not None:
+            cut.cancel()
         response.close()
     code, warning = decoder.outcome()
     info.ended = time.monotonic()
@@ -240,20 +271,62 @@ def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log, max_tim
     return code
 
 
+def _sniff_body(reads: Iterator[bytes], content_type: str, cap: int) -> tuple[bytes, str]:
+    """The body's first bytes and what they are. Blank lines (and a BOM) before anything
+    are dropped as they come, so a body of nothing but newlines costs linear time and
+    keeps nothing; what is kept while undecided is a few bytes."""
+    head = b""
+    first = True
+    for data in reads:
+        if first:
+            first = False
+            if data.startswith(_BOM):
+                data = data[3:]
+            elif _BOM.startswith(data):
+                head = data
+                continue
+        head = head + data if head else data
+        if head.startswith(_BOM):
+            head = head[3:]
+        head = head.lstrip(_BLANK)
+        if len(head) > cap:
+            raise too_large("the start of the response", cap)
+        kind = sniff(head, content_type, eof=False)
+        if kind is not None:
+            return head, kind
+    return head, sniff(head, content_type, eof=True) or "other"
+
+
+def _rest_of_body(head: bytes, reads: Iterator[bytes], cap: int) -> bytes:
+    """A whole non-streamed answer, at most ``cap`` bytes."""
+    pieces = [head]
+    size = len(head)
+    for data in reads:
+        size += len(data)
+        if size > cap:
+            raise too_large("the JSON answer", cap)
+        pieces.append(data)
+    return b"".join(pieces)
+
+
 def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, sink: Sink, response: Any,
-                 log: Log, max_time: MaxTime | None, info: RunInfo) -> None:
-    parser = SSEParser()
+                 log: Log, max_time: MaxTime | None, info: RunInfo, progress: Progress, cap: int) -> None:
+    parser = SSEParser(cap)
     feed = decoder.feed
     more_waiting = _more_waiting(response)
     held = 0
     timer = None
     data = head
+    seen = 0
     try:
         while True:
             for event in parser.feed(data):
                 feed(event)
                 if decoder.done:
                     break
+            if decoder.progress != seen:
+                seen = decoder.progress
+                progress.mark()
             # Every delta leaves before a read that could block: while more bytes are
             # already waiting, the next read returns at once, so the write can wait for
             # it and one write carries a whole burst (bounded by HOLD_BYTES of input).
@@ -294,8 +367,10 @@ def _more_waiting(response: Any) -> Any:
     return lambda: bool(poller.poll(0))
 
 
-def replay(lines: Iterable[bytes], sink: Sink, log: Log, name: str, info: RunInfo | None = None) -> ExitCode:
+def replay(lines: Iterable[tuple[int, bytes | None]], sink: Sink, log: Log, name: str,
+           info: RunInfo | None = None) -> ExitCode:
     """Render a JSON Lines chunk log (from --jsonl or --tee) as the live run did, no network.
+    ``lines`` are (number, line) pairs, a line None when it was too long to keep.
 
     A final ``{"error": {"type": "gpt_pipe", "exit": N}}`` line ends the replay as the
     live run ended: with its message and exit code N.
@@ -304,12 +379,14 @@ def replay(lines: Iterable[bytes], sink: Sink, log: Log, name: str, info: RunInf
     if info is not None:
         info.decoder = decoder
     held = 0
-    for number, line in enumerate(lines, 1):
+    for number, line in lines:
+        if line is None:
+            raise GptPipeError(f"{name} line {number} is longer than a chunk can be", ExitCode.DATAERR)
         line = line.rstrip(b"\r\n")
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = loads(line)
         except ValueError:
             raise GptPipeError(f"{name} line {number} is not valid JSON", ExitCode.DATAERR) from None
         error = obj.get("error") if isinstance(obj, dict) else None

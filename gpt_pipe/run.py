@@ -10,7 +10,7 @@ from typing import Any, BinaryIO
 
 from gpt_pipe import __version__
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
-from gpt_pipe.keys import KEY_VARIABLE, api_key
+from gpt_pipe.keys import KEY_VARIABLE, api_key, redact_url, url_password
 from gpt_pipe.log import Log
 from gpt_pipe.process import Interrupted, start_streaming
 from gpt_pipe.settings import Settings
@@ -18,9 +18,10 @@ from gpt_pipe.settings import Settings
 
 def run(settings: Settings, log: Log) -> int:
     """The run that ``settings`` asks for; returns its exit code, raises GptPipeError."""
+    log.secrets.hide(url_password(settings.base_url))
     if settings.replay is not None:
         return replay_log(settings, log)
-    body = None if settings.list_models or settings.batch is not None else build_request(settings)
+    body = None if settings.list_models or settings.batch is not None else build_request(settings, log)
     if settings.dry_run:
         return dry_run(settings, body)
     key = api_key(settings, log.warn)
@@ -29,15 +30,19 @@ def run(settings: Settings, log: Log) -> int:
         from gpt_pipe.batch import run_batch
 
         return run_batch(settings, key, log)
-    from gpt_pipe.client import Client
-
-    client = Client(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log,
-                    settings.ca_bundle)
+    client = make_client(settings, key, log)
     out = stdout()
     if settings.list_models:
-        return list_models(client, out)
+        return list_models(client, out, settings)
     assert body is not None
-    return single_run(settings, client, body, out, key, log)
+    return single_run(settings, client, body, out, log)
+
+
+def make_client(settings: Settings, key: str, log: Log) -> Any:
+    from gpt_pipe.client import Client
+
+    return Client(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log,
+                  settings.ca_bundle, settings.progress_timeout, settings.max_event)
 
 
 def stdout() -> BinaryIO:
@@ -46,26 +51,28 @@ def stdout() -> BinaryIO:
     return sys.stdout.buffer
 
 
-def list_models(client: Any, out: BinaryIO) -> int:
+def _is_terminal(out: BinaryIO) -> bool:
+    try:
+        return out.isatty()
+    except (OSError, ValueError):
+        return False
+
+
+def list_models(client: Any, out: BinaryIO, settings: Settings) -> int:
     from gpt_pipe.completion import cache_models
     from gpt_pipe.output import write_lines
 
     models = client.list_models()
-    write_lines(out, models)
+    write_lines(out, models, safe=_is_terminal(out) and not settings.raw_control)
     cache_models(models)
     return ExitCode.OK
 
 
-def single_run(settings: Settings, client: Any, body: dict[str, Any], out: BinaryIO, key: str, log: Log) -> int:
+def single_run(settings: Settings, client: Any, body: dict[str, Any], out: BinaryIO, log: Log) -> int:
     from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, run_with_retries
 
     info = RunInfo(settings.model)
-    sink = make_sink(settings, out, key, info, log)
-    kept = None
-    if settings.conversation is not None:
-        from gpt_pipe.output import KeepText
-
-        sink = kept = KeepText(sink)
+    sink, kept = make_sink(settings, out, info, log)
     start_streaming()
     try:
         code = run_with_retries(client, body, sink, log, RetryPolicy(settings.retries, settings.max_retry_wait),
@@ -81,7 +88,8 @@ def single_run(settings: Settings, client: Any, body: dict[str, Any], out: Binar
 
         exchange = [settings.user_message] if settings.user_message else []
         append_conversation(os.path.expanduser(settings.conversation),
-                            [*exchange, {"role": "assistant", "content": kept.text.text()}])
+                            [*exchange, {"role": "assistant", "content": kept.text.text()}], log.warn,
+                            settings.file_wait)
     if settings.usage and info.decoder is not None:
         from gpt_pipe.usage import usage_line
 
@@ -91,8 +99,9 @@ def single_run(settings: Settings, client: Any, body: dict[str, Any], out: Binar
     return code
 
 
-def build_request(settings: Settings) -> dict[str, Any]:
+def build_request(settings: Settings, log: Log) -> dict[str, Any]:
     """The request body: the messages from every input, the model and the other fields."""
+    from gpt_pipe.files import MAX_INPUT, read_capped
     from gpt_pipe.messages import build_messages, decode_input, load_messages, read_stdin, user_prompt
     from gpt_pipe.usage import usage_request
 
@@ -104,16 +113,13 @@ def build_request(settings: Settings) -> dict[str, Any]:
             stdin_used = True
         else:
             path = os.path.expanduser(settings.messages)
-            try:
-                with open(path, "rb") as f:
-                    data = f.read()
-            except OSError as exc:
-                raise GptPipeError(f"cannot read messages file {path}: {exc.strerror}", ExitCode.DATAERR) from None
+            data = read_capped(path, f"messages file {path}", MAX_INPUT, ExitCode.DATAERR, settings.file_wait)
         history = load_messages(data, settings.messages)
     if settings.conversation is not None:
         from gpt_pipe.conversation import read_conversation
 
-        history = read_conversation(os.path.expanduser(settings.conversation)) + history
+        history = read_conversation(os.path.expanduser(settings.conversation), log.warn,
+                                    settings.file_wait) + history
     stdin_bytes = None if stdin_used else read_stdin()
     if stdin_bytes is None and not settings.prompt and settings.messages is None and not stdin_used:
         raise GptPipeError("no prompt: give PROMPT words or pipe text into stdin", ExitCode.USAGE)
@@ -133,65 +139,54 @@ def build_request(settings: Settings) -> dict[str, Any]:
     return body
 
 
-def make_sink(settings: Settings, out: BinaryIO, key: str, info: Any, log: Log) -> Any:
-    """The output mode's sink, teed to the --tee file, and the reasoning hook it needs."""
-    from gpt_pipe.output import FullSink, JsonlSink, JsonSink, TextSink
+def make_sink(settings: Settings, out: BinaryIO, info: Any, log: Log) -> tuple[Any, Any]:
+    """The output mode's sink, teed to the --tee file, keeping the text for -c, with the key
+    scrubbed in front of it all; and the KeepText (or None) that holds the text for -c."""
+    from gpt_pipe.output import FullSink, JsonlSink, JsonSink, KeepText, Scrub, TextSink
 
+    safe = _is_terminal(out) and not settings.raw_control
     sink: Any
     if settings.mode == "json":
-        sink = JsonSink(out, info)
+        sink = JsonSink(out, info, log.scrub, safe, settings.max_answer)
     elif settings.mode == "full":
-        sink = FullSink(out, settings.newline)
+        sink = FullSink(out, settings.newline, safe, settings.max_answer)
     elif settings.mode == "jsonl":
-        sink = JsonlSink(out, key)
+        sink = JsonlSink(out, safe=safe)
     else:
-        sink = TextSink(out, settings.newline)
+        sink = TextSink(out, settings.newline, safe)
     if settings.tee:
+        from gpt_pipe.files import open_append
         from gpt_pipe.output import TeeSink
 
         path = os.path.expanduser(settings.tee)
-        try:
-            log_file = open(path, "ab")  # open for the whole run: closed at exit
-        except OSError as exc:
-            raise GptPipeError(f"cannot open --tee file {path}: {exc.strerror}", ExitCode.IOERR) from None
-        sink = TeeSink(sink, JsonlSink(log_file, key, name=path))
+        fd = open_append(path, f"--tee file {path}", settings.file_wait)
+        sink = TeeSink(sink, JsonlSink(os.fdopen(fd, "wb"), name=path))  # open for the whole run
+    kept = None
+    if settings.conversation is not None:
+        sink = kept = KeepText(sink, settings.max_answer)
+    sink = Scrub(sink, log.secrets, log.stream if settings.show_reasoning else None)
     if settings.show_reasoning or settings.mode == "json":
-        info.on_reasoning = _reasoning_hook(sink, log if settings.show_reasoning else None)
-    return sink
-
-
-def _reasoning_hook(sink: Any, log: Log | None) -> Any:
-    """Each reasoning delta goes to the sink (for --json) and, with --show-reasoning, to stderr."""
-    keep = sink.reasoning
-    if log is None:
-        return keep
-
-    def hook(text: str) -> None:
-        keep(text)
-        log.stream(text)
-
-    return hook
+        info.on_reasoning = sink.reasoning
+    return sink, kept
 
 
 def replay_log(settings: Settings, log: Log) -> int:
     """--replay: a chunk log rendered through the output modes, with no network."""
+    from gpt_pipe.files import open_read, read_lines
     from gpt_pipe.pipeline import RunInfo, replay
 
     if settings.replay == "-":
         stdin = sys.stdin
         if stdin is None or stdin.isatty():
             raise GptPipeError("--replay - needs a chunk log on stdin", ExitCode.USAGE)
-        lines: Any = stdin.buffer
+        stream: Any = stdin.buffer
     else:
         path = os.path.expanduser(settings.replay or "")
-        try:
-            lines = open(path, "rb")  # read to the end: closed at exit
-        except OSError as exc:
-            raise GptPipeError(f"cannot read --replay file {path}: {exc.strerror}", ExitCode.DATAERR) from None
+        stream = open_read(path, f"--replay file {path}", ExitCode.DATAERR, settings.file_wait)  # closed at exit
     info = RunInfo(settings.model)
-    sink = make_sink(settings, stdout(), "", info, log)
+    sink, _ = make_sink(settings, stdout(), info, log)
     try:
-        code = replay(lines, sink, log, f"--replay {settings.replay}", info)
+        code = replay(read_lines(stream, settings.max_event), sink, log, f"--replay {settings.replay}", info)
     except GptPipeError as exc:
         sink.fail(exc.message, exc.code)
         raise
@@ -205,7 +200,8 @@ def replay_log(settings: Settings, log: Log) -> int:
 
 
 def dry_run(settings: Settings, body: dict[str, Any] | None) -> int:
-    """The request as a curl command line; the key only as $GREENPT_API_KEY.
+    """The request as a curl command line; the key only as $GREENPT_API_KEY, a base URL's
+    password as ***.
 
     ``body`` None: the GET of --list-models.
     """
@@ -213,7 +209,7 @@ def dry_run(settings: Settings, body: dict[str, Any] | None) -> int:
 
     from gpt_pipe.output import write_lines
 
-    base = settings.base_url.rstrip("/")
+    base = redact_url(settings.base_url.rstrip("/"))
     if body is None:
         url, headers = base + "/models", ["Accept: application/json"]
     else:
@@ -223,6 +219,13 @@ def dry_run(settings: Settings, body: dict[str, Any] | None) -> int:
     for header in headers:
         words += ["-H", shlex.quote(header)]
     if body is not None:
-        words += ["-d", shlex.quote(json.dumps(body, ensure_ascii=False))]
-    write_lines(stdout(), [" ".join(words)])
+        data = json.dumps(body, ensure_ascii=False)
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            raise GptPipeError("the request holds a lone surrogate (a \\ud800-style escape) that UTF-8 cannot "
+                               "carry", ExitCode.DATAERR) from None
+        words += ["-d", shlex.quote(data)]
+    out = stdout()
+    write_lines(out, [" ".join(words)], safe=_is_terminal(out) and not settings.raw_control)
     return ExitCode.OK

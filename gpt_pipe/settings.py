@@ -41,6 +41,11 @@ class Settings:
     resume: bool
     show_reasoning: bool
     debug: bool
+    progress_timeout: float
+    max_event: int
+    max_answer: int
+    file_wait: float
+    raw_control: bool
 
     def __init__(self, opts: dict[str, Any], key_from_flag: bool) -> None:
         self.__dict__.update(opts)

@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
+from gpt_pipe.exitcodes import ExitCode, GptPipeError
+
 _BOM = b"\xef\xbb\xbf"
+
+# The default cap on one line and on one event's data: a chunk is a few hundred bytes, a
+# whole non-streamed answer rarely a megabyte; a server that never ends a line must not
+# grow memory without limit.
+MAX_EVENT = 4 * 1024 * 1024
 
 
 class Event(NamedTuple):
@@ -29,16 +36,20 @@ class SSEParser:
     """Incremental parser: ``feed`` each read, get back the events it completed.
 
     An event that never gets its closing blank line is never returned (WHATWG: an
-    unterminated last event is discarded).
+    unterminated last event is discarded). A line or an event's data longer than
+    ``max_size`` bytes raises GptPipeError (protocol error) instead of growing memory.
     """
 
-    __slots__ = ("_data", "_first_line", "_pending", "_skip_lf", "_type")
+    __slots__ = ("_data", "_data_size", "_first_line", "_max", "_pending", "_pending_size", "_skip_lf", "_type")
 
-    def __init__(self) -> None:
+    def __init__(self, max_size: int = MAX_EVENT) -> None:
+        self._max = max_size
         self._pending: list[bytes] = []  # pieces of a line whose end has not arrived
+        self._pending_size = 0
         self._skip_lf = False  # the last read ended in CR: an LF opening the next is its pair
         self._first_line = True
         self._data: list[bytes] = []
+        self._data_size = 0
         self._type = ""
 
     def feed(self, chunk: bytes) -> list[Event]:
@@ -54,9 +65,18 @@ class SSEParser:
             self._skip_lf = chunk[-1] == 13
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if b"\n" not in chunk:
-            self._pending.append(chunk)
+            self._hold(chunk)
             return []
         if not (self._pending or self._data or self._type or self._first_line):
+            if chunk[0] == 10:
+                # Blank lines between events mean nothing: skipped at C speed, so a body
+                # of nothing but newlines costs no Python step per line.
+                chunk = chunk.lstrip(b"\n")
+                if not chunk:
+                    return []
+                if b"\n" not in chunk:
+                    self._hold(chunk)
+                    return []
             cut = chunk.rfind(b"\n\n") + 2
             if cut == len(chunk):
                 return self._blocks(chunk)
@@ -66,18 +86,28 @@ class SSEParser:
                 return events
         return self._split(chunk)
 
+    def _hold(self, piece: bytes) -> None:
+        """Keep the start of a line whose end has not arrived, up to the cap."""
+        self._pending_size += len(piece)
+        if self._pending_size > self._max:
+            raise too_large("a line of the response", self._max)
+        self._pending.append(piece)
+
     def _split(self, chunk: bytes) -> list[Event]:
         if b"\n" not in chunk:
-            self._pending.append(chunk)
+            self._hold(chunk)
             return []
         lines = chunk.split(b"\n")
         if self._pending:
             self._pending.append(lines[0])
             lines[0] = b"".join(self._pending)
             self._pending = []
+            self._pending_size = 0
+            if len(lines[0]) > self._max:
+                raise too_large("a line of the response", self._max)
         tail = lines.pop()
         if tail:
-            self._pending.append(tail)
+            self._hold(tail)
         if self._first_line:
             self._first_line = False
             if lines[0].startswith(_BOM):
@@ -106,12 +136,14 @@ class SSEParser:
         for line in lines:
             if line[:6] == b"data: ":
                 data.append(line[6:])
+                self._count(len(line))
                 continue
             if not line:
                 if data:
                     joined = data[0] if len(data) == 1 else b"\n".join(data)
                     events.append(_new(Event, (self._type or "message", joined, len(data))))
                     data = self._data = []
+                    self._data_size = 0
                 self._type = ""
                 continue
             if line[0] == 58:  # ":" starts a comment
@@ -121,14 +153,37 @@ class SSEParser:
                 value = value[1:]
             if field == b"data":
                 data.append(value)
+                self._count(len(line))
             elif field == b"event":
                 self._type = value.decode("utf-8", "replace")
             elif field == b"error":
                 # Older llama.cpp servers report failures as an `error:` field.
                 self._type = "error"
                 data.append(value)
+                self._count(len(line))
             # id, retry and unknown fields: nothing for a client that never reconnects.
         return events
+
+    def _count(self, size: int) -> None:
+        """An event's data grows by one line: many short lines must not pass the cap either."""
+        self._data_size += size + 1
+        if self._data_size > self._max:
+            raise too_large("an event of the response", self._max)
+
+
+def too_large(what: str, cap: int) -> GptPipeError:
+    return GptPipeError(
+        f"protocol error: {what} is larger than {format_size(cap)} (--max-event raises the cap)",
+        ExitCode.PROTOCOL,
+    )
+
+
+def format_size(size: int) -> str:
+    """``4 MiB``, ``512 KiB``, ``100 bytes``: a size as a user wrote it."""
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} bytes"
 
 
 def iter_events(reads: Iterable[bytes]) -> Iterator[Event]:

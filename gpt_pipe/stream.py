@@ -12,6 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError, for_finish_reason
+from gpt_pipe.safejson import dumps_line
+from gpt_pipe.safejson import loads as _loads
 from gpt_pipe.sse import Event
 
 OnChunk = Callable[[bytes, str], None]
@@ -48,20 +50,16 @@ def describe_error(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
-_decode_json = json.JSONDecoder().decode  # json.loads without its per-call argument checks
-
-
-def _loads(data: bytes) -> Any:
-    # Decoded by us, not by json.loads(bytes): an invalid byte must become U+FFFD, and
-    # json's encoding detection would read a stray NUL as UTF-16.
-    return _decode_json(data.decode("utf-8", "replace"))
+# Events of other types (`event: ping` and the like) are not messages (WHATWG: only
+# "message" reaches onmessage); "error" is how some servers report a failure.
+_MESSAGE_TYPES = frozenset({"message", "error"})
 
 
 class StreamDecoder:
     """Turns the events of one response into chunks, and knows how the stream ended."""
 
-    __slots__ = ("_on_chunk", "_on_reasoning", "chunks", "done", "finish_reason", "impact", "meta", "texts",
-                 "usage")
+    __slots__ = ("_on_chunk", "_on_reasoning", "chunks", "done", "finish_reason", "impact", "meta", "progress",
+                 "texts", "usage")
 
     def __init__(self, on_chunk: OnChunk, on_reasoning: OnReasoning | None = None) -> None:
         self._on_chunk = on_chunk
@@ -70,6 +68,7 @@ class StreamDecoder:
         self.done = False  # [DONE] seen: nothing after it is read
         self.chunks = 0
         self.texts = 0  # chunks that carried text for choice 0 (the first one times the first token)
+        self.progress = 0  # chunks that carried any of the answer (text, reasoning, tool call, finish, usage)
         self.meta: dict[str, Any] = {}  # id, model, created of the answer, as the first chunk gave them
         self.usage: dict[str, Any] | None = None  # the last usage object seen
         self.impact: dict[str, Any] | None = None  # GreenPT's energy and emissions, when sent
@@ -79,6 +78,8 @@ class StreamDecoder:
         data = event.data
         if event.type == "error":
             raise GptPipeError(f"server error: {self._error_text(data)}", ExitCode.UNAVAILABLE)
+        if not data.strip() or event.type not in _MESSAGE_TYPES:
+            return  # a keep-alive (`data:` with nothing), or not a message: not part of the answer
         if data == _DONE:
             self.done = True
             return
@@ -101,7 +102,7 @@ class StreamDecoder:
                 f"protocol error: a chunk is not valid JSON: {_excerpt(data)}", ExitCode.PROTOCOL
             ) from None
         if event.lines > 1:
-            data = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+            data = dumps_line(obj)
         self.chunk(data, obj)
 
     def _line(self, line: bytes) -> None:
@@ -124,7 +125,13 @@ class StreamDecoder:
             raise GptPipeError(
                 f"protocol error: the response is not valid JSON: {_excerpt(body)}", ExitCode.PROTOCOL
             ) from None
-        self.chunk(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"), obj)
+        if obj.__class__ is dict and obj.get("error") is None and obj.get("object") != "error" \
+                and obj.get("choices").__class__ is not list:
+            raise GptPipeError(
+                f"protocol error: the response is JSON but not a chat completion (no choices): {_excerpt(body)}",
+                ExitCode.PROTOCOL,
+            )
+        self.chunk(dumps_line(obj), obj)
         self.done = True
 
     def chunk(self, raw: bytes, obj: Any) -> None:
@@ -140,8 +147,10 @@ class StreamDecoder:
         if not self.meta:
             self.meta = {key: obj[key] for key in ("id", "model", "created") if key in obj}
         usage = obj.get("usage")
+        progress = False
         if usage:
             self.usage = usage
+            progress = True
             impact = obj.get("impact")
             if impact:
                 self.impact = impact
@@ -158,15 +167,22 @@ class StreamDecoder:
                     content = delta.get("content")
                     if content.__class__ is str:
                         text += content
-                    if self._on_reasoning is not None:
-                        thought = delta.get("reasoning_content") or delta.get("reasoning")
-                        if thought.__class__ is str:
+                    thought = delta.get("reasoning_content") or delta.get("reasoning")
+                    if thought and thought.__class__ is str:
+                        progress = True
+                        if self._on_reasoning is not None:
                             self._on_reasoning(thought)
+                    if delta.get("tool_calls") or delta.get("function_call"):
+                        progress = True
                 reason = choice.get("finish_reason")
                 if reason and reason.__class__ is str:
                     self.finish_reason = reason
+                    progress = True
         if text:
             self.texts += 1
+            progress = True
+        if progress:
+            self.progress += 1
         self._on_chunk(raw, text)
         if self.finish_reason == "error":
             raise GptPipeError(

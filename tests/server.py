@@ -80,6 +80,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     length: int | None = None  # Content-Length to announce for lazily produced steps
     on_sent: Callable[[], None] | None = None  # called once the whole reply has been written
+    head: bool = True  # False: no status line or headers; the steps write them (Raw)
 
 
 @dataclass
@@ -224,7 +225,8 @@ class Server:
             head.append(f"Content-Length: {length}")
         head.append("Connection: close")
         head.extend(f"{k}: {v}" for k, v in reply.headers.items())
-        conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        if reply.head:
+            conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
         for piece in pieces:
             if isinstance(piece, bytes):
                 if not piece:

@@ -208,7 +208,6 @@ def test_progress_only_on_a_terminal(server, env, tmp_path):
 
 
 @pytest.mark.parametrize("args", [("--batch", "-", "prompt"), ("--batch", "--jsonl"), ("--resume", "--batch"),
-                                  ("--batch", "--max-time", "5"),
                                   ("--output", "x", "hi"), ("--keep-order", "hi")])
 def test_usage_errors(run, server, args):
     assert run(*args, stdin=b"").code == 2 and server.requests == []

@@ -1,0 +1,173 @@
+"""Files the user names, opened and read within bounds: no open waits forever (a FIFO with
+no other end), no read grows without limit (/dev/zero), files gpt-pipe creates are
+private (0600), and a lock held by another process is waited for a bounded time."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import stat
+import time
+from typing import BinaryIO
+
+from gpt_pipe.exitcodes import ExitCode, GptPipeError
+
+# The default bound on waiting for a file: a FIFO's other end, data from a process
+# substitution, a lock another gpt-pipe holds on a conversation file.
+FILE_WAIT = 30.0
+
+# Inputs the user gives: a prompt on stdin, a messages or conversation file, a batch or
+# replay line. The API takes far less; this only stops /dev/zero from filling the memory.
+MAX_INPUT = 32 * 1024 * 1024
+MAX_KEY_FILE = 65536
+
+
+def too_large_input(what: str, cap: int, code: ExitCode) -> GptPipeError:
+    from gpt_pipe.sse import format_size
+
+    return GptPipeError(f"{what} is larger than {format_size(cap)}; nothing was sent", code)
+
+
+def open_read(path: str, what: str, code: ExitCode, wait: float = FILE_WAIT) -> BinaryIO:
+    """``path`` opened for reading once it has something to read (or its end): a FIFO
+    whose writer never comes fails after ``wait`` seconds instead of blocking for ever."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise GptPipeError(f"cannot read {what}: {exc.strerror}", code) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            _wait_readable(fd, what, code, wait)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def _wait_readable(fd: int, what: str, code: ExitCode, wait: float) -> None:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP)
+    if not poller.poll(max(0, int(wait * 1000))):
+        raise GptPipeError(f"cannot read {what}: nothing to read after {wait:g} s (a FIFO nobody writes?)", code)
+
+
+def read_capped(path: str, what: str, cap: int, code: ExitCode, wait: float = FILE_WAIT) -> bytes:
+    """The whole file, at most ``cap`` bytes; a pipe or FIFO must end within ``wait`` s."""
+    with open_read(path, what, code, wait) as f:
+        fd = f.fileno()
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode):
+            if info.st_size > cap:
+                raise too_large_input(what, cap, code)
+            data = f.read(cap + 1)
+        else:
+            data = _read_pipe(fd, what, cap, code, wait)
+    if len(data) > cap:
+        raise too_large_input(what, cap, code)
+    return data
+
+
+def _read_pipe(fd: int, what: str, cap: int, code: ExitCode, wait: float) -> bytes:
+    deadline = time.monotonic() + wait
+    pieces: list[bytes] = []
+    size = 0
+    os.set_blocking(fd, False)
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP)
+    while size <= cap:
+        left = deadline - time.monotonic()
+        if left <= 0 or not poller.poll(max(1, int(left * 1000))):
+            raise GptPipeError(f"cannot read {what}: it did not end within {wait:g} s", code)
+        try:
+            data = os.read(fd, min(65536, cap + 1 - size))
+        except BlockingIOError:
+            continue
+        except OSError as exc:
+            raise GptPipeError(f"cannot read {what}: {exc.strerror}", code) from None
+        if not data:
+            break
+        pieces.append(data)
+        size += len(data)
+    return b"".join(pieces)
+
+
+def read_stream(stream: BinaryIO, what: str, cap: int, code: ExitCode) -> bytes:
+    """An already open stream (stdin) to its end, at most ``cap`` bytes."""
+    data = stream.read(cap + 1)
+    if len(data) > cap:
+        raise too_large_input(what, cap, code)
+    return data
+
+
+def open_append(path: str, what: str, wait: float = FILE_WAIT) -> int:
+    """A descriptor appending to ``path``, created 0600 (logs of prompts and answers are
+    private). A FIFO with no reader is tried again until ``wait`` s have passed."""
+    deadline = time.monotonic() + wait
+    pause = 0.01
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
+            break
+        except OSError as exc:
+            import errno
+
+            if exc.errno != errno.ENXIO or time.monotonic() >= deadline:
+                why = "no process reads that FIFO" if exc.errno == errno.ENXIO else exc.strerror
+                raise GptPipeError(f"cannot open {what}: {why}", ExitCode.IOERR) from None
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+    os.set_blocking(fd, True)
+    return fd
+
+
+def lock(fd: int, exclusive: bool, what: str, wait: float = FILE_WAIT) -> None:
+    """flock ``fd``, waiting at most ``wait`` s for another process to let go."""
+    mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+    deadline = time.monotonic() + wait
+    pause = 0.01
+    while True:
+        try:
+            fcntl.flock(fd, mode)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise GptPipeError(
+                    f"{what} is locked by another process; gave up after {wait:g} s (--file-wait)",
+                    ExitCode.TEMPFAIL,
+                ) from None
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
+
+def is_regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:  # one write() in practice; the loop only guards against a short one
+        view = view[os.write(fd, view):]
+
+
+def read_lines(stream: BinaryIO, cap: int = MAX_INPUT):  # type: ignore[no-untyped-def]
+    """(number, line) for every non-blank line of ``stream``; a line longer than ``cap``
+    comes as (number, None), its bytes skipped without being kept."""
+    number = 0
+    while True:
+        raw = stream.readline(cap + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > cap and not raw.endswith(b"\n"):
+            while True:
+                more = stream.readline(cap + 1)
+                if not more or more.endswith(b"\n"):
+                    break
+            yield number, None
+        elif raw.strip():
+            yield number, raw
