@@ -192,6 +192,67 @@ def bench_throughput(n: int, cases: dict[str, list[str]], runs: int = 1) -> dict
             for name, runs_ in samples.items()}
 
 
+# 5. hostile servers and files: peak RSS ----------------------------------------------------
+
+MiB = 1 << 20
+
+
+def _endless(piece: bytes, total: int):
+    sent = 0
+    while sent < total:
+        yield piece
+        sent += len(piece)
+
+
+def hostile_cases() -> dict[str, tuple]:
+    """name -> (reply or None for no server use, gpt-pipe arguments, stdin path, the exit code it must give)."""
+    x = b"x" * 65536
+    return {
+        "one 200 MiB line": (Reply([b"data: ", *_endless(x, 200 * MiB)], framing="close"), ["hi"], None, 76),
+        "200 MiB JSON answer": (Reply([b'{"choices":[{"message":{"content":"', *_endless(x, 200 * MiB)],
+                                      content_type="application/json", framing="close"), ["hi"], None, 76),
+        "gzip bomb, 1 GiB decoded": (Reply([b"data: ", *_endless(b"a" * MiB, 1024 * MiB)], gzip=True,
+                                           framing="close"), ["hi"], None, 76),
+        "40 MiB of blank lines": (Reply([*_endless(b"\n" * MiB, 40 * MiB), *sse_chunks(["ok"])],
+                                        content_type="text/plain", framing="close"), ["hi"], None, 0),
+        "--full, 800 MiB answer": (Reply((event(chunk("z" * 65536)) for _ in range(800 * 16)), framing="close"),
+                                   ["--full", "hi"], None, 76),
+        "--json, 800 MiB answer": (Reply((event(chunk("z" * 65536)) for _ in range(800 * 16)), framing="close"),
+                                   ["--json", "hi"], None, 76),
+        "200 MiB model list": (Reply([b'{"data":[{"id":"', *_endless(x, 200 * MiB)], content_type="application/json",
+                                     framing="close"), ["--list-models"], None, 76),
+        "-c /dev/zero": (Reply(sse_chunks(["ok"])), ["-c", "/dev/zero", "hi"], None, 65),
+        "stdin /dev/zero": (Reply(sse_chunks(["ok"])), ["hi"], "/dev/zero", 65),
+    }
+
+
+def bench_hostile() -> dict[str, dict]:
+    """Peak RSS and wall time of each hostile case, with the default caps."""
+    out = {}
+    for name, (reply, args, stdin, code) in hostile_cases().items():
+        with Server(reply) as server:
+            env = environment(server)
+            start = time.monotonic()
+            stdin_file = open(stdin, "rb") if stdin else subprocess.DEVNULL
+            cmd = GPT_PIPE + args
+            rss_file = None
+            if GNU_TIME:
+                fd, rss_file = tempfile.mkstemp(prefix="gpt-pipe-bench-rss-")
+                os.close(fd)
+                cmd = [GNU_TIME, "-f", "%M", "-o", rss_file, *cmd]
+            proc = subprocess.run(cmd, stdin=stdin_file, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  env=env, timeout=600)
+            if stdin:
+                stdin_file.close()
+            rss = float("nan")
+            if rss_file:
+                rss = int(Path(rss_file).read_text().split()[-1]) / 1024
+                os.unlink(rss_file)
+            assert proc.returncode == code, (name, proc.returncode)
+            out[name] = {"exit": proc.returncode, "maxrss_mib": rss, "wall_s": time.monotonic() - start}
+    return out
+
+
 # 6. batch ------------------------------------------------------------------------------
 
 def bench_batch(requests_: int, parallel: int, latency: float, lines: tuple[int, ...]) -> dict:
@@ -291,6 +352,11 @@ def main() -> int:
             m[label][n] = bench_throughput(n, {label: args_})[label]["maxrss_mib"]
         print(f"   {label:18} " + "  ".join(f"{n:>9,}: {v:5.1f}" for n, v in m[label].items()))
 
+    h = results["hostile"] = bench_hostile()
+    print("\n5. hostile servers and files, default caps: exit, peak RSS, wall")
+    for name, v in h.items():
+        print(f"   {name:28} exit {v['exit']:3}  {v['maxrss_mib']:6.1f} MiB  {v['wall_s']:6.2f} s")
+
     b = results["batch"] = bench_batch(200 if args.quick else 1000, 32, 0.2,
                                        (10_000, 100_000) if args.quick else (100_000, 1_000_000))
     lat_ = b["latency"]
@@ -356,6 +422,10 @@ def readme_table(r: dict) -> str:
         sizes = sorted(b["rss_mib"], key=int)
         rows.append(("`--batch` peak RSS, " + " / ".join(f"{int(n):,}" for n in sizes) + " input lines",
                      " / ".join(f"{b['rss_mib'][n]:.1f}" for n in sizes) + " MiB", "", ""))
+    if "hostile" in r:
+        h = r["hostile"]
+        rows.append(("peak RSS, hostile cases (exit; MiB): " + ", ".join(h), "; ".join(
+            f"{v['exit']}: {v['maxrss_mib']:.1f}" for v in h.values()), "", ""))
     lines = ["| | gpt-pipe | requests + iter_lines | curl \\| sed \\| jq |", "|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
