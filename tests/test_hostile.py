@@ -374,6 +374,16 @@ def test_netrc_is_never_used(run, server, home):
     assert "Basic" not in r.err
 
 
+def test_netrc_is_not_used_after_a_redirect_to_another_host_either(run, server, home):
+    with Server(Reply(sse_chunks(["moved"]))) as other:
+        (home / ".netrc").write_text("machine localhost login alice password netrc-secret-password\n")
+        os.chmod(home / ".netrc", 0o600)
+        server.reply = Reply([b""], status=307, content_type=None, framing="length",
+                             headers={"Location": f"http://localhost:{other.port}/v1/chat/completions"})
+        r = run("hi")
+        assert (r.code, r.out) == (0, b"moved\n") and "authorization" not in other.requests[0].headers
+
+
 def test_a_base_url_password_is_never_shown(run, server, env):
     url = server.url.replace("http://", "http://alice:url-secret-password@")
     server.reply = Reply([b'{"error": {"message": "boom"}}'], status=500, content_type="application/json",
