@@ -303,7 +303,7 @@ def run_batch(settings: Settings, key: str, log: Log) -> int:
 
     def run_one(body: dict[str, Any]) -> dict[str, Any]:
         if not hasattr(local, "client"):
-            local.client = make_client(settings, key, log)
+            local.client = make_client(settings, key, log, keep_alive=True)  # one kept connection per worker
         kept = KeepText(Sink(None), settings.max_answer)  # the text is kept, nothing written
         sink, info = Scrub(kept, log.secrets), RunInfo(body["model"])
         code = run_with_retries(local.client, body, sink, log, policy, MaxTime(settings.max_time, alarm=False), info)

@@ -19,7 +19,6 @@ import requests
 import urllib3.exceptions
 
 from gpt_pipe import __version__
-from gpt_pipe.chunked import ChunkedDecoder
 from gpt_pipe.exitcodes import RETRY_STATUSES, ExitCode, GptPipeError, for_http_status
 from gpt_pipe.keys import redact, redact_url
 from gpt_pipe.log import Log
@@ -87,7 +86,7 @@ class Client:
 
     def __init__(self, base_url: str, api_key: str, connect_timeout: float, idle_timeout: float, log: Log,
                  ca_bundle: str | None = None, progress_timeout: float = PROGRESS_TIMEOUT,
-                 max_event: int = MAX_EVENT) -> None:
+                 max_event: int = MAX_EVENT, keep_alive: bool = False) -> None:
         self.base_url = base_url.rstrip("/")
         self.shown_url = redact_url(self.base_url)
         if ca_bundle:
@@ -104,6 +103,10 @@ class Client:
         self.idle_timeout = idle_timeout
         self.progress_timeout = progress_timeout
         self.max_event = max_event
+        # --batch: each body is read to its end, so its connection goes back to the pool and
+        # carries the next request; ``kept`` says the last one did.
+        self.keep_alive = keep_alive
+        self.kept = False
         self._timeout = (connect_timeout, idle_timeout)
         self._key = api_key
         self._log = log
@@ -151,6 +154,12 @@ class Client:
                 ExitCode.PROTOCOL,
             ) from None
 
+    def finished(self, response: requests.Response) -> None:
+        """Before ``response`` is closed: whether its connection went back to the pool
+        (read to its end, and not closed by the server)."""
+        self.kept = (self.keep_alive and response.raw.closed
+                     and "close" not in response.headers.get("Connection", "").lower())
+
     def _check_redirect(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
         """A response hook: a redirect is followed only to an http(s) URL that parses."""
         if not response.is_redirect:
@@ -188,10 +197,23 @@ class Client:
             proxies = requests.utils.get_environ_proxies(prepared.url or url)
         except ValueError:
             proxies = {}
+
+        def send() -> requests.Response:
+            return session.send(prepared, timeout=self._timeout, allow_redirects=True, stream=True, proxies=proxies,
+                                verify=self._verify)
+
+        reused, self.kept = self.kept, False
         try:
-            response = self._send_bounded(lambda: session.send(
-                prepared, timeout=self._timeout, allow_redirects=True, stream=True, proxies=proxies,
-                verify=self._verify), limit)
+            try:
+                response = self._send_bounded(send, limit)
+            except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError, OSError) as exc:
+                if not reused or _before_sending(exc) or isinstance(exc, requests.exceptions.ConnectTimeout):
+                    raise
+                # A kept-alive connection the server had closed while it sat in the pool:
+                # the request never reached it. Once more, on a new connection.
+                if self._log.debugging:
+                    self._log.debug(f"the kept-alive connection was stale ({_reason(exc)}); sending on a new one")
+                response = self._send_bounded(send, limit)
         except requests.exceptions.ConnectTimeout:
             raise GptPipeError(f"timed out connecting to {_host(url)}", ExitCode.TEMPFAIL, retryable=True) from None
         except requests.exceptions.ReadTimeout:
@@ -327,77 +349,75 @@ def iter_body(response: requests.Response, idle_timeout: float, progress: Progre
     """
     raw = response.raw
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
-    httplib = getattr(raw, "_fp", None)  # the http.client response that urllib3 wraps
-    socket_file = getattr(httplib, "fp", None)
-    dechunk = None
-    if encoding not in ("", "identity") or not hasattr(httplib, "read1"):
-
-        def read1(size: int) -> bytes:
-            return raw.read1(size, decode_content=True)
-
-    elif raw.chunked and hasattr(socket_file, "read1"):
-        # http.client's read1 returns one HTTP chunk per call, and servers send one event
-        # per chunk: every event then pays for a call through two libraries. Reading the
-        # socket's buffered file and undoing the chunked coding ourselves, one read
-        # brings everything that has arrived (with nothing to decode, as asked).
-        read1 = socket_file.read1
-        dechunk = ChunkedDecoder()
-    else:
-        # Close-delimited and Content-Length bodies: http.client's read1 returns what has
-        # arrived; urllib3's wrapper around it (an error catcher, a decoded-data queue and a
-        # decoder step per call) was a quarter of the time on a stream of small events.
-        read1 = httplib.read1
-
+    # Through urllib3's public API, so that urllib3 sees the body end and puts the
+    # connection back in the pool (kept alive for --batch), and caps what one read of a
+    # gzip body decodes to. A chunked body is read a chunk at a time (read_chunked: one
+    # event per chunk, as servers send them, at the cost of one call per event); other
+    # bodies with read1, which returns whatever has arrived.
     check = progress.check if progress is not None else None
-    while True:
-        if check is not None:
-            check()
-        try:
-            data = read1(READ_SIZE)
-        except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
-            raise Stalled(f"the stream stalled: no data for {idle_timeout:g} s", ExitCode.INCOMPLETE) from None
-        except urllib3.exceptions.DecodeError:
-            raise GptPipeError(
-                f"protocol error: the body could not be decoded (Content-Encoding: {encoding})", ExitCode.PROTOCOL
-            ) from None
-        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError):
-            raise GptPipeError(
-                "the connection was closed before the answer finished", ExitCode.INCOMPLETE, retryable=True
-            ) from None
-        if dechunk is not None:
-            if not data:
-                raise GptPipeError(
-                    "the connection was closed before the answer finished", ExitCode.INCOMPLETE, retryable=True
-                )
-            data = dechunk.feed(data)
-            if dechunk.done:
+    try:
+        if raw.chunked:
+            for data in raw.read_chunked(READ_SIZE, decode_content=True):
+                if check is not None:
+                    check()
                 if data:
                     yield data
-                return
-            if not data:
-                continue  # framing only: nothing of the body yet
-        elif not data:
+            if check is not None:
+                check()
             return
-        yield data
+        while True:
+            if check is not None:
+                check()
+            data = raw.read1(READ_SIZE, decode_content=True)
+            if not data:
+                return
+            yield data
+    except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
+        raise Stalled(f"the stream stalled: no data for {idle_timeout:g} s", ExitCode.INCOMPLETE) from None
+    except urllib3.exceptions.DecodeError:
+        raise GptPipeError(
+            f"protocol error: the body could not be decoded (Content-Encoding: {encoding})", ExitCode.PROTOCOL
+        ) from None
+    except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError):
+        raise GptPipeError(
+            "the connection was closed before the answer finished", ExitCode.INCOMPLETE, retryable=True
+        ) from None
 
 
-def end_reads_after(response: requests.Response, seconds: float) -> threading.Timer:
-    """Make the reads of ``response`` end as at EOF ``seconds`` from now, even mid-read.
+class EndReads:
+    """Makes the reads of a response end as at EOF ``seconds`` from now, even mid-read.
 
     urllib3's ``shutdown`` (SHUT_RD) wakes a read blocked in another thread; a socket
-    timeout cannot be changed here, since the connection has let go of its socket.
+    timeout cannot be changed here, since the connection has let go of its socket. Once
+    cancelled, or once the body has ended (its connection may be back in the pool, about
+    to carry another request), it does nothing.
     """
 
-    def shutdown() -> None:
-        try:
-            response.raw.shutdown()
-        except (ValueError, RuntimeError, OSError):
-            pass  # already closed: nothing left to stop
+    def __init__(self, response: requests.Response, seconds: float) -> None:
+        self._response = response
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
 
-    timer = threading.Timer(seconds, shutdown)
-    timer.daemon = True
-    timer.start()
-    return timer
+    def _fire(self) -> None:
+        with self._lock:
+            if self._cancelled or self._response.raw.closed:
+                return
+            try:
+                self._response.raw.shutdown()
+            except (ValueError, RuntimeError, OSError):
+                pass  # already closed: nothing left to stop
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+        self._timer.cancel()
+
+
+def end_reads_after(response: requests.Response, seconds: float) -> EndReads:
+    return EndReads(response, seconds)
 
 
 def parse_retry_after(value: str | None) -> float | None:

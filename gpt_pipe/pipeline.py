@@ -240,7 +240,8 @@ def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log, max_tim
         if kind == "json":
             decoder.feed_completion(_rest_of_body(head, reads, client.max_event))
         elif kind == "sse":
-            _read_events(head, reads, decoder, sink, response, log, max_time, info, progress, client.max_event)
+            _read_events(head, reads, decoder, sink, response, log, max_time, info, progress, client.max_event,
+                         client.keep_alive)
         else:
             raise GptPipeError(_not_a_stream(head, content_type), ExitCode.PROTOCOL)
     except Stalled as error:
@@ -258,6 +259,7 @@ def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log, max_tim
     finally:
         if cut is not None:
             cut.cancel()
+        client.finished(response)
         response.close()
     code, warning = decoder.outcome()
     info.ended = time.monotonic()
@@ -310,7 +312,11 @@ def _rest_of_body(head: bytes, reads: Iterator[bytes], cap: int) -> bytes:
 
 
 def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, sink: Sink, response: Any,
-                 log: Log, max_time: MaxTime | None, info: RunInfo, progress: Progress, cap: int) -> None:
+                 log: Log, max_time: MaxTime | None, info: RunInfo, progress: Progress, cap: int,
+                 drain: bool = False) -> None:
+    """Events until [DONE] or the body's end. With ``drain`` (kept connections), what
+    follows [DONE] is read to the body's end, bounded in size and time, so that the
+    connection can carry the next request."""
     parser = SSEParser(cap)
     feed = decoder.feed
     more_waiting = _more_waiting(response)
@@ -337,6 +343,10 @@ def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, si
             if info.first_token is None and decoder.texts:
                 info.first_token = time.monotonic()
             if decoder.done:
+                if drain:
+                    if timer is None:
+                        timer = end_reads_after(response, AFTER_FINISH_TIMEOUT)
+                    _drain(reads)
                 return
             if timer is None and decoder.finish_reason is not None:
                 # The answer is complete: only the short tail is left, bounded by its own timer.
@@ -355,6 +365,15 @@ def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, si
     finally:
         if timer is not None:
             timer.cancel()
+
+
+def _drain(reads: Iterator[bytes], limit: int = HOLD_BYTES) -> None:
+    """Read what is left of a body (the end of the chunked coding, usually) and drop it."""
+    size = 0
+    for data in reads:
+        size += len(data)
+        if size > limit:
+            return
 
 
 def _more_waiting(response: Any) -> Any:

@@ -38,11 +38,11 @@ def run(settings: Settings, log: Log) -> int:
     return single_run(settings, client, body, out, log)
 
 
-def make_client(settings: Settings, key: str, log: Log) -> Any:
+def make_client(settings: Settings, key: str, log: Log, keep_alive: bool = False) -> Any:
     from gpt_pipe.client import Client
 
     return Client(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log,
-                  settings.ca_bundle, settings.progress_timeout, settings.max_event)
+                  settings.ca_bundle, settings.progress_timeout, settings.max_event, keep_alive)
 
 
 def stdout() -> BinaryIO:

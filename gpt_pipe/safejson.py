@@ -20,7 +20,9 @@ def _int_or_digits(text: str) -> Any:
     return int(text) if len(text) <= _INT_DIGITS else text
 
 
-_decode = json.JSONDecoder().decode  # json.loads without its per-call argument checks
+_decoder = json.JSONDecoder()
+_decode = _decoder.decode  # json.loads without its per-call argument checks
+_scan = _decoder.scan_once  # the C scanner itself: a chunk is one object, no whitespace around it
 _decode_long_ints = json.JSONDecoder(parse_int=_int_or_digits).decode
 
 
@@ -32,6 +34,13 @@ def loads(data: bytes | str) -> Any:
     if len(text) > _DENSE_CHECK and text.count("[") + text.count("{") > len(text) >> 4:
         raise ValueError("too many nested objects and arrays for its size")
     try:
+        if text[:1] == "{" and text[-1:] == "}":
+            try:
+                obj, end = _scan(text, 0)
+                if end == len(text):
+                    return obj
+            except StopIteration:
+                pass
         return _decode(text)
     except RecursionError:
         raise ValueError("nested too deeply") from None

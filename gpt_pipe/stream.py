@@ -167,13 +167,14 @@ class StreamDecoder:
                     content = delta.get("content")
                     if content.__class__ is str:
                         text += content
-                    thought = delta.get("reasoning_content") or delta.get("reasoning")
-                    if thought and thought.__class__ is str:
-                        progress = True
-                        if self._on_reasoning is not None:
-                            self._on_reasoning(thought)
-                    if delta.get("tool_calls") or delta.get("function_call"):
-                        progress = True
+                    if len(delta) > 1 or content is None:  # more than a content delta: look further
+                        thought = delta.get("reasoning_content") or delta.get("reasoning")
+                        if thought and thought.__class__ is str:
+                            progress = True
+                            if self._on_reasoning is not None:
+                                self._on_reasoning(thought)
+                        if delta.get("tool_calls") or delta.get("function_call"):
+                            progress = True
                 reason = choice.get("finish_reason")
                 if reason and reason.__class__ is str:
                     self.finish_reason = reason

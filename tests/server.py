@@ -109,9 +109,12 @@ class Server:
     """
 
     def __init__(self, reply: Reply | Callable[[Request], Reply] | None = None,
-                 tls: tuple[str, str] | None = None, tunnel_to: int | None = None) -> None:
+                 tls: tuple[str, str] | None = None, tunnel_to: int | None = None, keep_alive: bool = False) -> None:
         self.reply = reply or Reply(sse_chunks(["Hello"], finish="stop"))
         self.requests: list[Request] = []
+        self.connections = 0  # TCP connections accepted (with tls: before the handshake)
+        self.handshakes = 0  # TLS handshakes completed
+        self.keep_alive = keep_alive  # serve further requests on a connection after a framed reply
         self.client_gone = threading.Event()
         self._tunnel_to = tunnel_to
         self._tls = None
@@ -155,6 +158,7 @@ class Server:
                 conn, _ = self._sock.accept()
             except OSError:
                 return
+            self.connections += 1
             thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
             self._threads.append(thread)
             thread.start()
@@ -165,15 +169,18 @@ class Server:
             if self._tls:
                 conn.settimeout(30)
                 conn = self._tls.wrap_socket(conn, server_side=True)
-            request = _read_request(conn)
-            if request is None:
-                return
-            self.requests.append(request)
-            if request.method == "CONNECT" and self._tunnel_to:
-                self._tunnel(conn)
-                return
-            reply = self.reply(request) if callable(self.reply) else self.reply
-            self._write(conn, reply)
+                self.handshakes += 1
+            while not self._stop.is_set():
+                request = _read_request(conn)
+                if request is None:
+                    return
+                self.requests.append(request)
+                if request.method == "CONNECT" and self._tunnel_to:
+                    self._tunnel(conn)
+                    return
+                reply = self.reply(request) if callable(self.reply) else self.reply
+                if not self._write(conn, reply):
+                    return
         except OSError:
             pass
         finally:
@@ -205,7 +212,9 @@ class Server:
         other.join(30)
         upstream.close()
 
-    def _write(self, conn: socket.socket, reply: Reply) -> None:
+    def _write(self, conn: socket.socket, reply: Reply) -> bool:
+        """Write one reply; whether the connection may carry another request."""
+        keep = self.keep_alive and reply.framing in ("chunked", "length") and reply.head
         pieces: Iterable[Step] = reply.steps
         if reply.gzip:
             pieces = _gzipped(pieces)
@@ -223,7 +232,8 @@ class Server:
             if length is None:
                 length = sum(len(p) for p in pieces if isinstance(p, bytes))  # type: ignore[union-attr]
             head.append(f"Content-Length: {length}")
-        head.append("Connection: close")
+        if not keep:
+            head.append("Connection: close")
         head.extend(f"{k}: {v}" for k, v in reply.headers.items())
         if reply.head:
             conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
@@ -238,15 +248,15 @@ class Server:
                 conn.sendall(piece.data)
             elif isinstance(piece, Gate):
                 if not piece.wait():
-                    return
+                    return False
             elif isinstance(piece, Pause):
                 time.sleep(piece.seconds)
             elif isinstance(piece, Cut):
                 conn.shutdown(socket.SHUT_RDWR)
-                return
+                return False
             elif isinstance(piece, Hang):
                 self._stop.wait()
-                return
+                return False
             elif isinstance(piece, UntilGone):
                 ping = b"7\r\n: ping\n\r\n" if reply.framing == "chunked" else b": ping\n"
                 try:
@@ -256,11 +266,12 @@ class Server:
                             return
                 except OSError:
                     self.client_gone.set()
-                return
+                return False
         if reply.framing == "chunked":
             conn.sendall(b"0\r\n\r\n")
         if reply.on_sent is not None:
             reply.on_sent()
+        return keep
 
 
 def _gzipped(pieces: Iterable[Step]) -> Iterable[Step]:

@@ -229,3 +229,57 @@ def test_gnu_parallel_recipe_on_one_machine(server, env, tmp_path):
     got = results((tmp_path / "out.jsonl").read_bytes())
     assert sorted(g["id"] for g in got) == list(range(40))
     assert all(g["content"] == f"green-l:q{g['id']}" and g["exit"] == 0 for g in got)
+
+
+# Kept connections ----------------------------------------------------------------------
+
+@pytest.fixture
+def kept_server():
+    from server import Server
+
+    with Server(echo, keep_alive=True) as s:
+        yield s
+
+
+@pytest.mark.parametrize("framing", ["chunked", "length"])
+def test_each_worker_keeps_one_connection(run, kept_server, framing):
+    def answer(request):
+        reply = echo(request)
+        reply.framing = framing
+        return reply
+
+    kept_server.reply = answer
+    r = run("--batch", "-P", "2", "--base-url", kept_server.url,
+            stdin=lines(*({"id": i, "prompt": f"q{i}"} for i in range(20))))
+    assert r.code == 0 and sorted(g["id"] for g in results(r.out)) == list(range(20))
+    assert len(kept_server.requests) == 20 and kept_server.connections <= 2
+
+
+def test_a_kept_connection_found_closed_is_replaced_once_without_a_retry(run, kept_server):
+    def answer(request):
+        if len(kept_server.requests) == 2:
+            raise OSError("the server let the idle connection go as the request arrived")
+        return echo(request)
+
+    kept_server.reply = answer
+    r = run("--batch", "-P", "1", "--keep-order", "--base-url", kept_server.url,
+            stdin=lines({"id": 1, "prompt": "a"}, {"id": 2, "prompt": "b"}))
+    assert [g["exit"] for g in results(r.out)] == [0, 0] and r.code == 0
+    assert len(kept_server.requests) == 3 and kept_server.connections == 2
+    assert "retrying" not in r.err  # not a retry (GPT_PIPE_RETRIES=0 here): a reconnection
+
+
+def test_a_stream_abandoned_early_closes_its_connection(run, kept_server):
+    from server import chunk, event
+
+    def answer(request):
+        if request.json["messages"][-1]["content"] == "bad":
+            return Reply([event(chunk("part")), event({"error": {"message": "model crashed"}}),
+                          *sse_chunks(["never read"])])
+        return echo(request)
+
+    kept_server.reply = answer
+    r = run("--batch", "-P", "1", "--keep-order", "--base-url", kept_server.url,
+            stdin=lines({"id": 1, "prompt": "bad"}, {"id": 2, "prompt": "good"}, {"id": 3, "prompt": "good"}))
+    assert [g["exit"] for g in results(r.out)] == [69, 0, 0]
+    assert kept_server.connections == 2  # the abandoned one, then one kept for the other two

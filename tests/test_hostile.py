@@ -90,9 +90,10 @@ def test_huge_json_bodies_are_capped(env, server, what):
     assert len(lines_of(r.err)) == 1
 
 
-def test_a_gzip_bomb_is_decoded_only_as_far_as_the_caps(env, server):
+@pytest.mark.parametrize("framing", ["close", "chunked"])
+def test_a_gzip_bomb_is_decoded_only_as_far_as_the_caps(env, server, framing):
     # About 1 MB on the wire, 1 GiB decoded: sent although gpt-pipe asked for identity.
-    server.reply = Reply([b"data: ", *endless(b"a" * MiB, 1024 * MiB)], gzip=True, framing="close")
+    server.reply = Reply([b"data: ", *endless(b"a" * MiB, 1024 * MiB)], gzip=True, framing=framing)
     r, peak = measured(["hi"], env)
     assert r.code == 76 and "larger than 4 MiB" in r.err and peak < RSS_BOUND_MIB, (r, peak)
 
