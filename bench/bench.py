@@ -283,6 +283,69 @@ def bench_batch(requests_: int, parallel: int, latency: float, lines: tuple[int,
     return out
 
 
+# 8. a realistic network: TLS, 40 and 120 ms away ---------------------------------------------
+
+def make_pki(directory: Path) -> tuple[str, str, str]:
+    """A private CA and a certificate it signed for 127.0.0.1: (ca, cert, key)."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=gpt-pipe bench CA",
+            "-keyout", "ca.key", "-out", "ca.pem")
+    (directory / "ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "leaf.key", "-out",
+            "leaf.csr")
+    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", "1", "-days",
+            "2", "-extfile", "ext", "-out", "leaf.pem")
+    return str(directory / "ca.pem"), str(directory / "leaf.pem"), str(directory / "leaf.key")
+
+
+def bench_network(rtts: tuple[float, ...], runs: int, prompts: int, parallels: tuple[int, ...],
+                  have_curl_jq: bool) -> dict:
+    """Over TLS 1.3 through a delay relay: first delta of single runs, and --batch wall
+    time and TLS handshakes next to the keep-alive reference client."""
+    import tempfile as tf
+
+    from netsim import KEEPALIVE_CLIENT, DelayRelay
+
+    out: dict = {}
+    with tf.TemporaryDirectory() as tmp:
+        ca, cert, key = make_pki(Path(tmp))
+        prompts_file = Path(tmp) / "prompts.jsonl"
+        prompts_file.write_text("".join(f'{{"id": {i}, "prompt": "q{i}"}}\n' for i in range(prompts)))
+        client_file = Path(tmp) / "keepalive_client.py"
+        client_file.write_text(KEEPALIVE_CLIENT)
+        reply = Reply(sse_chunks(["Hello", "! How", " can I help you today?"]))
+        with Server(reply, tls=(cert, key), keep_alive=True) as server:
+            for rtt in rtts:
+                with DelayRelay(server.port, rtt) as relay:
+                    env = dict(environment(server), GREENPT_BASE_URL=f"https://127.0.0.1:{relay.port}/v1",
+                               REQUESTS_CA_BUNDLE=ca, CURL_CA_BUNDLE=ca)
+                    singles = {"gpt-pipe": GPT_PIPE + ["hi"], "requests": BASELINE + ["hi"]}
+                    if have_curl_jq:
+                        singles["curl|jq"] = ["sh", "-c", CURL_JQ]
+                    firsts: dict[str, list[float]] = {name: [] for name in singles}
+                    for _ in range(runs):
+                        for name, cmd in singles.items():
+                            r = run_client(cmd, env)
+                            assert r["code"] == 0 and r["first"], (name, rtt, r)
+                            firsts[name].append((r["first"] - r["start"]) * 1000)
+                    row: dict = {"first_ms": {name: statistics.median(v) for name, v in firsts.items()},
+                                 "batch": {}}
+                    for parallel in parallels:
+                        batch: dict = {}
+                        for name, cmd in (("gpt-pipe", GPT_PIPE + ["--batch", str(prompts_file), "-P", str(parallel)]),
+                                          ("keep-alive client", [sys.executable, str(client_file), str(prompts_file),
+                                                                 str(parallel)])):
+                            before = server.handshakes
+                            r = run_client(cmd, env)
+                            assert r["code"] == 0 and r["bytes"], (name, rtt, parallel, r)
+                            batch[name] = {"wall_s": r["end"] - r["start"], "handshakes": server.handshakes - before}
+                        row["batch"][parallel] = batch
+                    out[f"{rtt * 1000:.0f}"] = row
+    return out
+
+
 # 5. imports -----------------------------------------------------------------------------
 
 def bench_imports() -> list[tuple[str, float]]:
@@ -364,6 +427,25 @@ def main() -> int:
           f"-P {lat_['parallel']}: {lat_['wall_s']:.2f} s against an ideal of {lat_['ideal_s']:.2f} s "
           f"({lat_['vs_ideal']:.2f}x)")
     print("   peak RSS by input length: " + ", ".join(f"{n:,} lines: {v:.1f} MiB" for n, v in b["rss_mib"].items()))
+
+    if shutil.which("openssl"):
+        parallels = (8, 32)
+        net = results["network"] = bench_network((0.04, 0.12), 3 if args.quick else 9, 50 if args.quick else 200,
+                                                 parallels, have_curl_jq)
+        print("\n8. TLS 1.3 with a private CA through a delay relay (RTT 40 / 120 ms; medians)")
+        for rtt, row in net.items():
+            f = row["first_ms"]
+            base = f["requests"]
+            print(f"   RTT {rtt} ms, first delta: " + ", ".join(
+                f"{name} {ms:.1f} ms ({ms / base:.2f}x)" for name, ms in f.items())
+                + (f"; gpt-pipe / curl|jq {f['gpt-pipe'] / f['curl|jq']:.2f}x" if "curl|jq" in f else ""))
+            for parallel, b in row["batch"].items():
+                g, k = b["gpt-pipe"], b["keep-alive client"]
+                print(f"   RTT {rtt} ms, --batch -P {parallel}: gpt-pipe {g['wall_s']:.2f} s, {g['handshakes']} "
+                      f"handshakes; keep-alive client {k['wall_s']:.2f} s, {k['handshakes']} handshakes; "
+                      f"{g['wall_s'] / k['wall_s']:.2f}x")
+    else:
+        print("\n8. (no openssl command: the realistic-network section is skipped)")
 
     imports = results["imports"] = bench_imports()
     print("\n7. python -X importtime of `gpt-pipe hi`: the ten costliest imports (cumulative; indent = depth)")

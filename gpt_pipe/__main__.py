@@ -2,6 +2,7 @@
 
 import gc
 import os
+import sys
 
 
 def entry() -> None:
@@ -10,6 +11,9 @@ def entry() -> None:
     # that all live until exit: a quarter of the start-up time. It is switched back on,
     # with those objects frozen out of its way, before the request (process.start_streaming).
     gc.disable()
+    from gpt_pipe import early
+
+    early.start(sys.argv[1:])  # DNS, TCP and TLS go on in a thread while click and requests import
     from gpt_pipe.cli import main
     from gpt_pipe.process import finish
 

@@ -81,6 +81,74 @@ class BearerAuth(requests.auth.AuthBase):
         return request
 
 
+def _early_pools() -> dict[str, Any]:
+    """urllib3 pool classes whose connections take the start-up's connection (early.take)
+    when it goes to their origin, and connect as usual otherwise. Only public urllib3
+    names: ConnectionCls, connect(), sock, is_verified."""
+    import urllib3.connection
+    import urllib3.connectionpool
+
+    from gpt_pipe import early
+
+    def wait(timeout: Any) -> float:
+        return float(timeout) if isinstance(timeout, (int, float)) else 10.0
+
+    class EarlyHTTPConnection(urllib3.connection.HTTPConnection):
+        def connect(self) -> None:
+            sock = None if self.proxy else early.take("http", self.host, self.port, wait(self.timeout))
+            if sock is None:
+                super().connect()
+            else:
+                self.sock = sock
+
+    class EarlyHTTPSConnection(urllib3.connection.HTTPSConnection):
+        def connect(self) -> None:
+            sock = None if self.proxy else early.take("https", self.host, self.port, wait(self.timeout))
+            if sock is None:
+                super().connect()
+            else:
+                self.sock = sock
+                self.is_verified = True  # early._tls checked the chain and the hostname
+
+    class EarlyHTTPConnectionPool(urllib3.connectionpool.HTTPConnectionPool):
+        ConnectionCls = EarlyHTTPConnection
+
+    class EarlyHTTPSConnectionPool(urllib3.connectionpool.HTTPSConnectionPool):
+        ConnectionCls = EarlyHTTPSConnection
+
+    return {"http": EarlyHTTPConnectionPool, "https": EarlyHTTPSConnectionPool}
+
+
+class _Sender:
+    """A thread that sends one request at a time for a client and hands back the response
+    or the exception; the caller waits a bounded time (``run``)."""
+
+    def __init__(self) -> None:
+        import queue
+
+        self._jobs: Any = queue.SimpleQueue()
+        threading.Thread(target=self._loop, daemon=True, name="gpt-pipe-send").start()
+
+    def _loop(self) -> None:
+        while True:
+            job, box, done = self._jobs.get()
+            try:
+                box.append((True, job()))
+            except BaseException as exc:  # handed to the caller's thread as it is
+                box.append((False, exc))
+            done.release()
+
+    def run(self, job: Any, timeout: float) -> tuple[bool, Any] | None:
+        """(True, result) or (False, exception); None when ``timeout`` passed first."""
+        done = threading.Lock()
+        done.acquire()
+        box: list[tuple[bool, Any]] = []
+        self._jobs.put((job, box, done))
+        if not done.acquire(timeout=timeout):
+            return None
+        return box[0]
+
+
 class Client:
     """One API endpoint with one key; ``post_chat`` and ``list_models`` talk to it."""
 
@@ -107,6 +175,8 @@ class Client:
         # carries the next request; ``kept`` says the last one did.
         self.keep_alive = keep_alive
         self.kept = False
+        self._sender: _Sender | None = None
+        self._proxies: dict[str, dict[str, str]] = {}  # by origin: the environment does not change
         self._timeout = (connect_timeout, idle_timeout)
         self._key = api_key
         self._log = log
@@ -117,6 +187,12 @@ class Client:
         session.trust_env = False
         session.auth = BearerAuth(api_key)
         session.hooks["response"].append(self._check_redirect)
+        from gpt_pipe import early
+
+        if early.pending() and not keep_alive:
+            # A single run whose connection was set up during start-up: the pools of this
+            # session take it (connect() below) instead of opening one.
+            session.get_adapter(self.base_url).poolmanager.pool_classes_by_scheme = _early_pools()
         session.headers.update(
             {
                 "User-Agent": f"gpt-pipe/{__version__}",
@@ -153,6 +229,20 @@ class Client:
                 f"({exc.__class__.__name__})",
                 ExitCode.PROTOCOL,
             ) from None
+
+    def _proxies_for(self, url: str) -> dict[str, str]:
+        """The proxies requests would take from the environment for ``url`` (NO_PROXY
+        applied), worked out once per origin: it reads every environment variable."""
+        origin = url.split("/", 3)[:3]
+        key = "/".join(origin)
+        proxies = self._proxies.get(key)
+        if proxies is None:
+            try:
+                proxies = requests.utils.get_environ_proxies(url)
+            except ValueError:
+                proxies = {}
+            self._proxies[key] = proxies
+        return proxies
 
     def finished(self, response: requests.Response) -> None:
         """Before ``response`` is closed: whether its connection went back to the pool
@@ -193,20 +283,22 @@ class Client:
             raise GptPipeError(f"invalid base URL {self.shown_url!r}", ExitCode.CONFIG) from None
         if self._log.debugging:
             self._debug_request(prepared)
-        try:
-            proxies = requests.utils.get_environ_proxies(prepared.url or url)
-        except ValueError:
-            proxies = {}
+        proxies = self._proxies_for(prepared.url or url)
 
         def send() -> requests.Response:
             return session.send(prepared, timeout=self._timeout, allow_redirects=True, stream=True, proxies=proxies,
                                 verify=self._verify)
 
+        from gpt_pipe import early
+
         reused, self.kept = self.kept, False
         try:
             try:
                 response = self._send_bounded(send, limit)
+                if early.used() and self._log.debugging:
+                    self._log.debug("the request went out on the connection set up during start-up")
             except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError, OSError) as exc:
+                early.used()  # a fresh connection, checked open when taken: no second chance
                 if not reused or _before_sending(exc) or isinstance(exc, requests.exceptions.ConnectTimeout):
                     raise
                 # A kept-alive connection the server had closed while it sat in the pool:
@@ -260,22 +352,15 @@ class Client:
         """``send()`` until the response head has arrived, for at most the progress timeout.
 
         A read timeout bounds each silence, not a status line dripped a byte at a time; the
-        send runs in a thread of its own so that this wait has an end. A thread left behind
-        holds only its socket (a single run exits soon after).
+        send runs in a thread of its own (one per client, kept for its next request) so
+        that this wait has an end. A thread left behind holds only its socket.
         """
-        box: list[Any] = []
-
-        def target() -> None:
-            try:
-                box.append((True, send()))
-            except BaseException as exc:  # handed to the caller's thread as it is
-                box.append((False, exc))
-
-        worker = threading.Thread(target=target, daemon=True, name="gpt-pipe-send")
-        worker.start()
         bound = self.progress_timeout if limit is None else min(self.progress_timeout, max(0.0, limit))
-        worker.join(bound)
-        if not box:
+        if self._sender is None:
+            self._sender = _Sender()
+        outcome = self._sender.run(send, bound)
+        if outcome is None:
+            self._sender = None  # stuck on that server: the next request gets a sender of its own
             if bound < self.progress_timeout:  # the caller's deadline, not the server's silence
                 raise GptPipeError(f"no response from {_host(self.base_url)} within --max-time", ExitCode.TEMPFAIL)
             raise GptPipeError(
@@ -283,7 +368,7 @@ class Client:
                 "(--progress-timeout)",
                 ExitCode.TEMPFAIL,
             )
-        ok, value = box[0]
+        ok, value = outcome
         if not ok:
             raise value
         return value
@@ -390,16 +475,14 @@ class EndReads:
     urllib3's ``shutdown`` (SHUT_RD) wakes a read blocked in another thread; a socket
     timeout cannot be changed here, since the connection has let go of its socket. Once
     cancelled, or once the body has ended (its connection may be back in the pool, about
-    to carry another request), it does nothing.
+    to carry another request), it does nothing. One timer thread serves them all.
     """
 
     def __init__(self, response: requests.Response, seconds: float) -> None:
         self._response = response
         self._lock = threading.Lock()
         self._cancelled = False
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-        self._timer.start()
+        _TIMERS.add(time.monotonic() + seconds, self._fire)
 
     def _fire(self) -> None:
         with self._lock:
@@ -413,7 +496,41 @@ class EndReads:
     def cancel(self) -> None:
         with self._lock:
             self._cancelled = True
-        self._timer.cancel()
+
+
+class _Timers:
+    """One daemon thread that calls each function at its time (a thread per timer cost a
+    thread start per request of a batch)."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, Any]] = []
+        self._count = 0
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, when: float, function: Any) -> None:
+        import heapq
+
+        with self._wake:
+            heapq.heappush(self._due, (when, self._count, function))
+            self._count += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, daemon=True, name="gpt-pipe-timers")
+                self._thread.start()
+            self._wake.notify()
+
+    def _loop(self) -> None:
+        import heapq
+
+        while True:
+            with self._wake:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    self._wake.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                _, _, function = heapq.heappop(self._due)
+            function()
+
+
+_TIMERS = _Timers()
 
 
 def end_reads_after(response: requests.Response, seconds: float) -> EndReads:

@@ -19,9 +19,11 @@ def read_stdin() -> bytes | None:
     try:
         if stdin.isatty():
             return None
+        from gpt_pipe.early import stdin_head
         from gpt_pipe.files import MAX_INPUT, read_stream
 
-        return read_stream(stdin.buffer, "stdin", MAX_INPUT, ExitCode.DATAERR)
+        head = stdin_head()  # what the start-up's look at stdin took from a pipe
+        return head + read_stream(stdin.buffer, "stdin", MAX_INPUT - len(head), ExitCode.DATAERR)
     except (OSError, ValueError):
         return None  # fd 0 closed or unusable: the same as no stdin
 

@@ -47,6 +47,7 @@ def start_streaming() -> None:
     way, and a full collection can never pause the stream for milliseconds."""
     gc.freeze()
     gc.enable()
+    sys.setswitchinterval(0.005)  # the default again (early.start shortened it)
 
 
 def finish(code: int) -> int:

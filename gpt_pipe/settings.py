@@ -3,7 +3,9 @@ have been merged: the Settings object that cli builds and run reads."""
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds that early.py needs before the connection starts
+    from typing import Any
 
 DEFAULT_BASE_URL = "https://api.greenpt.ai/v1"
 DEFAULT_MODEL = "green-l"
