@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -331,7 +330,7 @@ def bench_network(rtts: tuple[float, ...], runs: int, prompts: int, parallels: t
                             assert r["code"] == 0 and r["first"], (name, rtt, r)
                             firsts[name].append((r["first"] - r["start"]) * 1000)
                     row: dict = {"first_ms": {name: statistics.median(v) for name, v in firsts.items()},
-                                 "batch": {}}
+                                 "prompts": prompts, "batch": {}}
                     for parallel in parallels:
                         batch: dict = {}
                         for name, cmd in (("gpt-pipe", GPT_PIPE + ["--batch", str(prompts_file), "-P", str(parallel)]),
@@ -371,7 +370,6 @@ def main() -> int:
     if args.table:
         print(readme_table(json.loads((ROOT / "bench" / "results.json").read_text())))
         return 0
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     have_curl_jq = bool(shutil.which("curl") and shutil.which("jq"))
     names = clients(have_curl_jq)
     runs, deltas, big, huge = (3, 40, 20_000, 50_000) if args.quick else (11, 200, 100_000, 1_000_000)
@@ -510,7 +508,33 @@ def readme_table(r: dict) -> str:
             f"{v['exit']}: {v['maxrss_mib']:.1f}" for v in h.values()), "", ""))
     lines = ["| | gpt-pipe | requests + iter_lines | curl \\| sed \\| jq |", "|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
+    if "network" in r:
+        lines += ["", network_table(r["network"])]
     return "\n".join(lines)
+
+
+def network_table(net: dict) -> str:
+    """The README's table of section 8: TLS 1.3 through the delay relay."""
+    rows = ["| TLS 1.3, private CA, delay relay | " + " | ".join(f"RTT {rtt} ms" for rtt in net) + " |",
+            "|---|" + "---|" * len(net)]
+    firsts = [row["first_ms"] for row in net.values()]
+    rows.append("| single run, first delta: gpt-pipe (vs requests floor; vs curl \\| sed \\| jq) | " + " | ".join(
+        f"{f['gpt-pipe']:.0f} ms ({f['gpt-pipe'] / f['requests']:.2f}×"
+        + (f"; {f['gpt-pipe'] / f['curl|jq']:.2f}×)" if "curl|jq" in f else ")") for f in firsts) + " |")
+    rows.append("| single run, first delta: requests floor / curl \\| sed \\| jq | " + " | ".join(
+        f"{f['requests']:.0f} / {f['curl|jq']:.0f} ms" if "curl|jq" in f else f"{f['requests']:.0f} ms"
+        for f in firsts) + " |")
+    for parallel in next(iter(net.values()))["batch"]:
+        cells = []
+        for row in net.values():
+            b = row["batch"][parallel]
+            g, k = b["gpt-pipe"], b["keep-alive client"]
+            cells.append(f"{g['wall_s']:.2f} s vs {k['wall_s']:.2f} s ({g['wall_s'] / k['wall_s']:.2f}×); "
+                         f"{g['handshakes']} / {k['handshakes']} handshakes")
+        prompts = next(iter(net.values())).get("prompts", 200)
+        label = f"`--batch`, {prompts} prompts at -P {parallel}: gpt-pipe vs keep-alive client"
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
 
 
 def machine() -> str:
@@ -526,4 +550,8 @@ def machine() -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `make bench | head`: end quietly, as a filter would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)

@@ -12,13 +12,11 @@ from typing import Any, ClassVar
 import click
 
 from gpt_pipe import __version__
-from gpt_pipe.completion import cached_models
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
-from gpt_pipe.files import FILE_WAIT
 from gpt_pipe.keys import KEY_VARIABLE
 from gpt_pipe.log import Log
 from gpt_pipe.process import Interrupted, catch_signals, die_of_sigpipe
-from gpt_pipe.settings import DEFAULT_BASE_URL, DEFAULT_MODEL, Settings
+from gpt_pipe.settings import DEFAULT_BASE_URL, DEFAULT_MODEL, FILE_WAIT, Settings
 
 EXAMPLES = """\b
 Examples:
@@ -64,6 +62,12 @@ class Size(click.ParamType):
         return size
 
 
+def _complete_model(incomplete: str) -> list[Any]:
+    from gpt_pipe.completion import cached_models  # only while completing
+
+    return cached_models(incomplete)
+
+
 def _check_batch(ctx: click.Context, opts: dict[str, Any]) -> None:
     alone = [f"--{name.rstrip('_').replace('_', '-')}" for name in
              ("full", "jsonl", "json_", "tee", "replay", "conversation", "dry_run", "messages", "list_models")
@@ -104,7 +108,7 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
               help="JSON Lines of messages sent before the prompt; the exchange is appended when it completes.")
 @click.option("--no-stdin", is_flag=True, help="Never read stdin (for 'while read' loops).")
 @click.option("-m", "--model", envvar="GREENPT_MODEL", default=DEFAULT_MODEL, show_default=True,
-              shell_complete=lambda ctx, param, incomplete: cached_models(incomplete),
+              shell_complete=lambda ctx, param, incomplete: _complete_model(incomplete),
               help="Model ID [env GREENPT_MODEL]; completes from the list --list-models saw last.")
 @click.option("--base-url", envvar="GREENPT_BASE_URL", default=DEFAULT_BASE_URL, show_default=True, metavar="URL",
               help="API base URL [env GREENPT_BASE_URL].")

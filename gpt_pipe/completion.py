@@ -8,7 +8,7 @@ from typing import Any
 
 # What a shell inserts without quoting: a model ID with anything else (`;`, `$`, spaces)
 # is left out of completion rather than trusted to a server.
-_PLAIN = re.compile(r"[A-Za-z0-9._:/@+-]+")
+_PLAIN = r"[A-Za-z0-9._:/@+-]+"
 
 
 def models_cache_path() -> str:
@@ -40,4 +40,4 @@ def cached_models(incomplete: str) -> list[Any]:
             models = f.read(1 << 20).split()  # a cache is small; a huge one is not read whole
     except OSError:
         return []
-    return [CompletionItem(m) for m in models if m.startswith(incomplete) and _PLAIN.fullmatch(m)]
+    return [CompletionItem(m) for m in models if m.startswith(incomplete) and re.fullmatch(_PLAIN, m)]

@@ -12,10 +12,7 @@ import time
 from typing import BinaryIO
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
-
-# The default bound on waiting for a file: a FIFO's other end, data from a process
-# substitution, a lock another gpt-pipe holds on a conversation file.
-FILE_WAIT = 30.0
+from gpt_pipe.settings import FILE_WAIT
 
 # Inputs the user gives: a prompt on stdin, a messages or conversation file, a batch or
 # replay line. The API takes far less; this only stops /dev/zero from filling the memory.

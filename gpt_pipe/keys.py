@@ -130,17 +130,17 @@ def key_from_command(command: str, wait: float = KEY_COMMAND_WAIT) -> str:
     return lines[0].strip()
 
 
-_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s:]*:)[^/?#@\s]*@")
+_URL_PASSWORD = r"([A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s:]*:)[^/?#@\s]*@"  # compiled when a URL has an @
 
 
 def redact_url(text: str) -> str:
     """``text`` with the password of every URL in it shown as ``***``."""
-    return _URL_PASSWORD.sub(r"\1***@", text) if "@" in text else text
+    return re.sub(_URL_PASSWORD, r"\1***@", text) if "@" in text else text
 
 
 def url_password(url: str) -> str:
     """The password of a URL's user:password@, or ""."""
-    match = _URL_PASSWORD.match(url)
+    match = re.match(_URL_PASSWORD, url) if "@" in url else None
     return match.group(0)[len(match.group(1)):-1] if match else ""
 
 

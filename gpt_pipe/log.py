@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 
 from gpt_pipe.keys import Secrets
-from gpt_pipe.terminal import neutralize
 
 
 class Log:
@@ -62,6 +61,8 @@ class Log:
 
     def _write(self, text: str) -> None:
         try:
+            from gpt_pipe.terminal import neutralize  # on the first line said: most runs say none
+
             sys.stderr.write(neutralize(self.secrets.scrub(text)))
             sys.stderr.flush()
         except (OSError, ValueError, AttributeError):

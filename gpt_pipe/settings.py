@@ -10,6 +10,10 @@ if TYPE_CHECKING:  # typing costs milliseconds that early.py needs before the co
 DEFAULT_BASE_URL = "https://api.greenpt.ai/v1"
 DEFAULT_MODEL = "green-l"
 
+# The default bound on waiting for a file: a FIFO's other end, data from a process
+# substitution, a lock another gpt-pipe holds on a conversation file.
+FILE_WAIT = 30.0
+
 
 class Settings:
     """Every option under its parameter name, and what is derived from them (a plain

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import re
 
-_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|\r(?!\n)")
+_UNSAFE = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|\r(?!\n)"
 
 # The same characters as they stand, UTF-8 encoded, inside a JSON line: raw C0 cannot occur
 # in valid JSON, so only DEL, C1 and the bidi controls are left to escape (as \uXXXX, the
 # same JSON value).
-_UNSAFE_JSON = re.compile(rb"\x7f|\xc2[\x80-\x9f]|\xd8\x9c|\xe2\x80[\x8e\x8f\xaa-\xae]|\xe2\x81[\xa6-\xa9]")
+_UNSAFE_JSON = rb"\x7f|\xc2[\x80-\x9f]|\xd8\x9c|\xe2\x80[\x8e\x8f\xaa-\xae]|\xe2\x81[\xa6-\xa9]"
+
+# Compiled on first use (re's cache), not at import: most runs never need them.
 
 
 def _escaped(match: re.Match[str]) -> str:
@@ -22,7 +24,8 @@ def _escaped(match: re.Match[str]) -> str:
 
 def neutralize(text: str) -> str:
     """``text`` with every unsafe character shown as ``\\x1b`` or ``\\u202e``."""
-    return _UNSAFE.sub(_escaped, text) if _UNSAFE.search(text) else text
+    pattern = re.compile(_UNSAFE)
+    return pattern.sub(_escaped, text) if pattern.search(text) else text
 
 
 def _json_escaped(match: re.Match[bytes]) -> bytes:
@@ -31,4 +34,5 @@ def _json_escaped(match: re.Match[bytes]) -> bytes:
 
 def neutralize_json(line: bytes) -> bytes:
     """A UTF-8 JSON line with unsafe characters written as \\u escapes (the same JSON)."""
-    return _UNSAFE_JSON.sub(_json_escaped, line) if _UNSAFE_JSON.search(line) else line
+    pattern = re.compile(_UNSAFE_JSON)
+    return pattern.sub(_json_escaped, line) if pattern.search(line) else line
