@@ -502,12 +502,11 @@ def readme_table(r: dict) -> str:
         sizes = sorted(b["rss_mib"], key=int)
         rows.append(("`--batch` peak RSS, " + " / ".join(f"{int(n):,}" for n in sizes) + " input lines",
                      " / ".join(f"{b['rss_mib'][n]:.1f}" for n in sizes) + " MiB", "", ""))
-    if "hostile" in r:
-        h = r["hostile"]
-        rows.append(("peak RSS, hostile cases (exit; MiB): " + ", ".join(h), "; ".join(
-            f"{v['exit']}: {v['maxrss_mib']:.1f}" for v in h.values()), "", ""))
     lines = ["| | gpt-pipe | requests + iter_lines | curl \\| sed \\| jq |", "|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
+    if "hostile" in r:
+        lines += ["", "| hostile case, default caps | exit | peak RSS |", "|---|---|---|"]
+        lines += [f"| {name} | {v['exit']} | {v['maxrss_mib']:.1f} MiB |" for name, v in r["hostile"].items()]
     if "network" in r:
         lines += ["", network_table(r["network"])]
     return "\n".join(lines)
