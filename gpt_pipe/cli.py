@@ -13,31 +13,11 @@ import click
 
 from gpt_pipe import __version__
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
+from gpt_pipe.helptext import EXAMPLES, GroupedCommand
 from gpt_pipe.keys import KEY_VARIABLE
 from gpt_pipe.log import Log
 from gpt_pipe.process import Interrupted, catch_signals, die_of_sigpipe
 from gpt_pipe.settings import DEFAULT_BASE_URL, DEFAULT_MODEL, FILE_WAIT, Settings
-
-EXAMPLES = """\b
-Examples:
-  echo "Hello" | gpt-pipe
-  git diff | gpt-pipe -s "Write a commit message for this diff"
-  gpt-pipe "Summarise this log" < /var/log/syslog
-  gpt-pipe --jsonl "Tell me a joke" > chunks.jsonl
-  answer=$(gpt-pipe --full "One word for happy") || echo "failed: $?"
-  while read -r q; do gpt-pipe --no-stdin "$q"; done < questions.txt
-  gpt-pipe --json "Hi" | jq -r .choices[0].message.content
-  gpt-pipe -c chat.jsonl "And in French?"
-  gpt-pipe --batch tickets.jsonl -P 16 --output labels.jsonl --resume
-  gpt-pipe --replay chunks.jsonl --usage
-
-\b
-Exit status: 0 answer complete, 2 usage, 3 truncated (length), 4 content filter,
-5 tool calls, 6 other finish reason, 7 stream cut off, 65 bad input or request,
-69 service unavailable, 70 internal error, 74 cannot write stdout, 75 try again
-later, 76 protocol error, 77 not authorised, 78 configuration error, 130/143
-interrupted, 141 reader closed stdout. See gpt-pipe(1)."""
-
 
 SECONDS = click.FloatRange(min=0, min_open=True)
 
@@ -68,16 +48,54 @@ def _complete_model(incomplete: str) -> list[Any]:
     return cached_models(incomplete)
 
 
+# What to use instead, when an option does not go with --batch.
+_INSTEAD = {"full": "results are JSON Lines already", "jsonl": "results are JSON Lines already",
+            "json_": "results are JSON Lines already; pick fields with jq", "text": "results are JSON Lines",
+            "tee": "use --output FILE", "conversation": "give each line its \"messages\"",
+            "continue_": "give each line its \"messages\"", "messages": "give each line its \"messages\"",
+            "replay": "", "dry_run": "", "list_models": ""}
+
+
 def _check_batch(ctx: click.Context, opts: dict[str, Any]) -> None:
-    alone = [f"--{name.rstrip('_').replace('_', '-')}" for name in
-             ("full", "jsonl", "json_", "tee", "replay", "conversation", "dry_run", "messages", "list_models")
-             if opts[name] and ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+    for name, instead in _INSTEAD.items():
+        if opts[name] and _from_command_line(ctx, name):
+            flag = f"--{name.rstrip('_').replace('_', '-')}"
+            raise click.UsageError(f"--batch does not go with {flag}" + (f" ({instead})" if instead else ""))
     if opts["prompt"]:
-        alone.append("PROMPT")
-    if alone:
-        raise click.UsageError(f"--batch takes its prompts from its input, not with {', '.join(alone)}")
+        raise click.UsageError("--batch takes its prompts from its input, not as PROMPT words "
+                               "(one prompt per line: --batch-text)")
     if opts["resume"] and not opts["output"]:
         raise click.UsageError("--resume needs --output FILE (the results it resumes)")
+
+
+def _from_command_line(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+
+
+def _one_of(ctx: click.Context, opts: dict[str, Any], group: tuple[str, ...]) -> set[str]:
+    """At most one of ``group``: one named on the command line replaces one from the config
+    file; two named on the command line are a usage error. Returns those named there."""
+    given = [name for name in group if opts[name]]
+    named = {name for name in given if _from_command_line(ctx, name)}
+    flags = " and ".join(f"--{name.rstrip('_').replace('_', '-')}" for name in group)
+    if len(named) > 1:
+        raise click.UsageError(f"choose one of {flags}")
+    if named:
+        for name in set(given) - named:
+            opts[name] = False if isinstance(opts[name], bool) else None
+    elif len(given) > 1:
+        raise GptPipeError(f"config file: choose one of {flags}", ExitCode.CONFIG)
+    return named
+
+
+def _check_list_models(ctx: click.Context, opts: dict[str, Any]) -> None:
+    ignored = [f"--{name.rstrip('_').replace('_', '-')}" for name in
+               ("text", "full", "jsonl", "json_", "tee", "replay", "conversation", "continue_", "messages", "system",
+                "batch", "usage") if opts[name] and _from_command_line(ctx, name)]
+    if opts["prompt"]:
+        ignored.insert(0, "PROMPT")
+    if ignored:
+        raise click.UsageError(f"--list-models prints the model IDs only; it takes no {', '.join(ignored)}")
 
 
 def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
@@ -97,7 +115,8 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
 
 
 @click.command(
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    cls=GroupedCommand,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 80, "terminal_width": 80},
     epilog=EXAMPLES,
 )
 @click.argument("prompt", nargs=-1)
@@ -105,12 +124,15 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--messages", metavar="FILE",
               help="JSON array of {role, content} messages to send before the prompt ('-' for stdin).")
 @click.option("-c", "--conversation", metavar="FILE",
-              help="JSON Lines of messages sent before the prompt; the exchange is appended when it completes.")
+              help="JSON Lines of messages sent first; the exchange is appended when it completes.")
+@click.option("--continue", "continue_", is_flag=True,
+              help="Continue the default conversation ($XDG_STATE_HOME/gpt-pipe/conversation.jsonl).")
+@click.option("--new", is_flag=True, help="With -c or --continue: start that conversation afresh.")
 @click.option("--no-stdin", is_flag=True, help="Never read stdin (for 'while read' loops).")
-@click.option("-m", "--model", envvar="GREENPT_MODEL", default=DEFAULT_MODEL, show_default=True,
+@click.option("-m", "--model", default=DEFAULT_MODEL, show_default=True,
               shell_complete=lambda ctx, param, incomplete: _complete_model(incomplete),
-              help="Model ID [env GREENPT_MODEL]; completes from the list --list-models saw last.")
-@click.option("--base-url", envvar="GREENPT_BASE_URL", default=DEFAULT_BASE_URL, show_default=True, metavar="URL",
+              help="Model ID [env GREENPT_MODEL].")
+@click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True, metavar="URL",
               help="API base URL [env GREENPT_BASE_URL].")
 @click.option("--api-key-file", metavar="FILE", help=f"Read the API key from FILE (else env {KEY_VARIABLE}).")
 @click.option("--api-key-cmd", metavar="CMD", help="Run CMD (a shell command) and use its output as the API key.")
@@ -121,6 +143,7 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--seed", type=int, help="Seed for deterministic sampling.")
 @click.option("-o", "--option", multiple=True, metavar="KEY=VALUE",
               help="Any other request field; VALUE is JSON if it parses, else a string (repeatable).")
+@click.option("--text", is_flag=True, help="Write each delta's text as it arrives (the default).")
 @click.option("--full", is_flag=True, help="Write nothing until the answer is complete, then all of it.")
 @click.option("--jsonl", is_flag=True, help="Write each chunk as one line of JSON.")
 @click.option("--json", "json_", is_flag=True,
@@ -136,7 +159,8 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option("-n", "--no-newline", is_flag=True, help="Do not add a final newline.")
 @click.option("--list-models", is_flag=True, help="List the model IDs the API offers, one per line.")
 @click.option("--batch", is_flag=False, flag_value="-", metavar="[FILE]",
-              help="Run one request per JSON line of FILE (stdin without FILE); results as JSON Lines.")
+              help="One request per JSON line of FILE (stdin without FILE); results as JSON Lines.")
+@click.option("--batch-text", is_flag=True, help="With --batch: each line is a prompt as plain text.")
 @click.option("-P", "--parallel", type=click.IntRange(1, 256), default=4, show_default=True, metavar="N",
               help="With --batch: requests at once.")
 @click.option("--keep-order", is_flag=True, help="With --batch: write results in input order.")
@@ -150,7 +174,7 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
               help="Longest time with none of the answer: keep-alives and dripped bytes do not count.")
 @click.option("--max-time", type=SECONDS, metavar="SECONDS",
               help="Longest time for the whole run, retries included (with --batch: for each line).")
-@click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True, envvar="GPT_PIPE_RETRIES",
+@click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True,
               metavar="N", help="Retries of a failure that is safe to retry [env GPT_PIPE_RETRIES].")
 @click.option("--max-retry-wait", type=click.FloatRange(min=0), default=60.0, show_default=True, metavar="SECONDS",
               help="Longest wait before a retry; a longer Retry-After ends the run (75).")
@@ -163,6 +187,7 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
               help="Longest wait for a file: a FIFO's other end, a lock on the conversation file.")
 @click.option("--raw-control", is_flag=True,
               help="On a terminal, write the answer's control characters as they are (default: escaped).")
+@click.option("--profile", metavar="NAME", help="Use [profile.NAME] of the config file [env GPT_PIPE_PROFILE].")
 @click.option("-q", "--quiet", is_flag=True, help="No retry notes and no warnings on stderr (errors still show).")
 @click.option("--debug", is_flag=True, help="Diagnostics on stderr (the key redacted).")
 @click.version_option(__version__, "-V", "--version", prog_name="gpt-pipe", message="%(prog)s %(version)s")
@@ -173,19 +198,30 @@ def command(ctx: click.Context, **opts: Any) -> Settings:
 
     PROMPT words are joined with spaces; stdin's text follows after a blank line.
     """
-    if opts["full"] + opts["jsonl"] + opts["json_"] > 1:
-        raise click.UsageError("choose one of --full, --jsonl and --json")
-    from_flag = {name for name in ("api_key_file", "api_key_cmd")
-                 if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE}
-    if len(from_flag) == 2 or (opts["api_key_file"] and opts["api_key_cmd"] and not from_flag):
-        raise click.UsageError("choose one of --api-key-file and --api-key-cmd")
-    if from_flag:  # a key source named on the command line beats one from the config file
-        opts["api_key_cmd" if "api_key_file" in from_flag else "api_key_file"] = None
-    settings = Settings(opts, key_from_flag=bool(from_flag))
+    _one_of(ctx, opts, ("text", "full", "jsonl", "json_"))
+    named = _one_of(ctx, opts, ("api_key_file", "api_key_cmd"))
+    layers = ctx.obj
+    from_profile = layers.from_profile if layers is not None else set()
+    # A key source named on the command line or in the chosen profile beats GREENPT_API_KEY.
+    key_from_flag = bool(named) or any(opts[name] and name in from_profile for name in ("api_key_file", "api_key_cmd"))
+    base_url = opts["base_url"].rstrip("/")
+    if base_url.endswith("/chat/completions"):  # the endpoint's URL given as the base: accepted
+        opts["base_url"] = base_url[: -len("/chat/completions")]
+    if opts["continue_"]:
+        if opts["conversation"] and _from_command_line(ctx, "conversation"):
+            raise click.UsageError("choose one of -c FILE and --continue")
+        from gpt_pipe.conversation import default_conversation
+
+        opts["conversation"] = default_conversation()
+    if opts["new"] and not opts["conversation"]:
+        raise click.UsageError("--new starts a conversation afresh: give -c FILE or --continue")
+    if opts["list_models"]:
+        _check_list_models(ctx, opts)
+    settings = Settings(opts, key_from_flag=key_from_flag)
     if opts["batch"] is not None:
         _check_batch(ctx, opts)
-    elif opts["keep_order"] or opts["output"] or opts["resume"]:
-        raise click.UsageError("--keep-order, --output and --resume go with --batch")
+    elif opts["keep_order"] or opts["output"] or opts["resume"] or opts["batch_text"]:
+        raise click.UsageError("--keep-order, --output, --resume and --batch-text go with --batch")
     for name in ("temperature", "max_tokens", "top_p", "seed", "reasoning_effort"):
         if opts[name] is not None:
             settings.body[name] = opts[name]
@@ -195,10 +231,24 @@ def command(ctx: click.Context, **opts: Any) -> Settings:
     return settings
 
 
-# Config file keys (long option names with underscores) -> click's parameter names.
-CONFIG_KEYS = {p.name.rstrip("_"): p.name for p in command.params
-               if p.name and p.name not in ("prompt", "list_models", "version", "help", "replay", "dry_run", "batch",
-                                            "resume")}
+PARAMS = {param.name: param for param in command.params if param.name}
+
+
+def _profile(argv: list[str]) -> str | None:
+    """--profile NAME from the command line (needed before click parses it), else
+    GPT_PIPE_PROFILE."""
+    import os
+
+    from gpt_pipe.config import PROFILE_VARIABLE
+
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--profile" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--profile="):
+            return arg.partition("=")[2]
+    return os.environ.get(PROFILE_VARIABLE) or None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,10 +256,14 @@ def main(argv: list[str] | None = None) -> int:
     log = Log(debug=False)
     catch_signals()
     try:
-        from gpt_pipe.config import load_config
+        import sys
 
-        config = load_config(CONFIG_KEYS, log.warn)
-        result = command.main(argv, prog_name="gpt-pipe", standalone_mode=False, default_map=config)
+        from gpt_pipe import config
+
+        args = sys.argv[1:] if argv is None else argv
+        layers = config.load(PARAMS, _profile(args), log.warn)
+        result = command.main(args, prog_name="gpt-pipe", standalone_mode=False, default_map=layers.default_map,
+                              obj=layers)
         if not isinstance(result, Settings):
             return int(result or 0)  # --help, --version
         log.debugging = result.debug
@@ -217,6 +271,11 @@ def main(argv: list[str] | None = None) -> int:
         from gpt_pipe.run import run
 
         return int(run(result, log))
+    except click.NoSuchOption as exc:
+        hint = (f"; a prompt that starts with '-' goes after '--': gpt-pipe -- '{exc.option_name} ...'"
+                if exc.option_name and not exc.option_name.startswith("--") else "")
+        log.error(f"{exc.format_message()}{hint} (see 'gpt-pipe --help')")
+        return ExitCode.USAGE
     except click.UsageError as exc:
         log.error(f"{exc.format_message()} (see 'gpt-pipe --help')")
         return ExitCode.USAGE

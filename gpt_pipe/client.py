@@ -381,13 +381,25 @@ class Client:
         except GptPipeError:
             body = b""
         detail = _error_detail(body, response.headers.get("Content-Type", ""))
+        message = f"{line}: {detail}" if detail else line
+        if status == 404 and response.request.method == "POST" and \
+                (not detail or ("not found" in detail.lower() and "model" not in detail.lower())):
+            # No API error in the body (an API's own 404 names the model): the path is wrong.
+            message += f" ({self._not_found_hint()})"
         return GptPipeError(
-            f"{line}: {detail}" if detail else line,
+            message,
             for_http_status(status),
             retryable=status in RETRY_STATUSES,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
             brief=line.removeprefix("HTTP "),
         )
+
+    def _not_found_hint(self) -> str:
+        """Why /chat/completions may not be there: the usual mistake in --base-url."""
+        path = self.base_url.split("://", 1)[-1].partition("/")[2].rstrip("/")
+        if not path.endswith("v1") and "/v1/" not in f"/{path}/":
+            return f"is /v1 missing from --base-url? it is {self.shown_url}"
+        return f"check --base-url: {self.shown_url}/chat/completions was not found"
 
     def _debug_request(self, prepared: requests.PreparedRequest) -> None:
         log = self._log

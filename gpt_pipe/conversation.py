@@ -21,6 +21,15 @@ from gpt_pipe.messages import load_conversation
 from gpt_pipe.safejson import loads
 
 
+def default_conversation() -> str:
+    """--continue's file: $XDG_STATE_HOME/gpt-pipe/conversation.jsonl, else under
+    ~/.local/state (the directory is made, 0700, before the first run writes it)."""
+    base = os.environ.get("XDG_STATE_HOME", "")
+    if not base or not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "gpt-pipe", "conversation.jsonl")
+
+
 def read_conversation(path: str, warn: Callable[[str], None], wait: float = FILE_WAIT) -> list[dict[str, Any]]:
     """The messages so far; none when the file does not exist yet."""
     what = f"conversation file {path}"
@@ -40,8 +49,9 @@ def read_conversation(path: str, warn: Callable[[str], None], wait: float = FILE
 
 
 def append_conversation(path: str, messages: list[dict[str, Any]], warn: Callable[[str], None],
-                        wait: float = FILE_WAIT) -> None:
-    """Append ``messages`` as JSON Lines, all in one locked write, or not at all."""
+                        wait: float = FILE_WAIT, fresh: bool = False) -> None:
+    """Append ``messages`` as JSON Lines, all in one locked write, or not at all. ``fresh``
+    (--new): they replace what the file held, which is kept as FILE.prev."""
     data = "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in messages).encode("utf-8", "replace")
     what = f"conversation file {path}"
     try:
@@ -55,6 +65,9 @@ def append_conversation(path: str, messages: list[dict[str, Any]], warn: Callabl
         except GptPipeError as error:
             raise GptPipeError(f"{error.message}; {_save_elsewhere(path, data)}", error.code) from None
         size = os.fstat(fd).st_size
+        if fresh and size:
+            _keep_previous(fd, size, path)
+            size = 0
         keep = _whole_lines(fd, size, warn, what)
         if keep != size:
             os.ftruncate(fd, keep)
@@ -72,6 +85,21 @@ def append_conversation(path: str, messages: list[dict[str, Any]], warn: Callabl
             ) from None
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _keep_previous(fd: int, size: int, path: str) -> None:
+    """--new: the conversation so far goes to FILE.prev (whole, or not at all), then FILE empties."""
+    data = os.pread(fd, min(size, MAX_INPUT), 0)
+    spare = path + ".prev"
+    tmp = f"{spare}.{os.getpid()}.tmp"
+    out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        write_all(out, data)
+        os.fsync(out)
+    finally:
+        os.close(out)
+    os.replace(tmp, spare)
+    os.ftruncate(fd, 0)
 
 
 def _whole_lines(fd: int, size: int, warn: Callable[[str], None], what: str) -> int:

@@ -27,10 +27,10 @@ if TYPE_CHECKING:
 FLAGS = frozenset({
     "--full", "--jsonl", "--json", "--usage", "--show-reasoning", "--dry-run", "-n", "--no-newline",
     "--list-models", "--keep-order", "--resume", "-q", "--quiet", "--debug", "--no-stdin", "--raw-control",
-    "-h", "--help", "-V", "--version",
+    "-h", "--help", "-V", "--version", "--text", "--continue", "--new", "--batch-text",
 })
 _NO_REQUEST = frozenset({"-h", "--help", "-V", "--version", "--dry-run", "--list-models", "--batch", "--replay",
-                         "--keep-order", "--resume", "--output", "-P", "--parallel"})
+                         "--keep-order", "--resume", "--output", "-P", "--parallel", "--batch-text"})
 
 
 def _text(value: str) -> bool:
@@ -80,7 +80,7 @@ VALUES: dict[str, Any] = {
     "--replay": _text, "-P": _integer(1, 256), "--parallel": _integer(1, 256), "--output": _text,
     "--connect-timeout": _SECONDS, "--idle-timeout": _SECONDS, "--progress-timeout": _SECONDS,
     "--max-time": _SECONDS, "--retries": _integer(0), "--max-retry-wait": _number(0), "--ca-bundle": _text,
-    "--max-event": _size, "--max-answer": _size, "--file-wait": _SECONDS,
+    "--max-event": _size, "--max-answer": _size, "--file-wait": _SECONDS, "--profile": _text,
 }
 OPTIONAL_VALUE = frozenset({"--batch"})  # a flag, or a value when one follows
 
@@ -147,7 +147,10 @@ def _scan(argv: list[str]) -> dict[str, str] | None:
         options[name] = value
     if _NO_REQUEST & options.keys():
         return None
-    if sum(mode in options for mode in ("--full", "--jsonl", "--json")) > 1:
+    if sum(mode in options for mode in ("--text", "--full", "--jsonl", "--json")) > 1:
+        return None
+    conversation = ("-c" in options) + ("--conversation" in options) + ("--continue" in options)
+    if conversation > 1 or ("--new" in options and not conversation):
         return None
     if "--api-key-file" in options and "--api-key-cmd" in options:
         return None
@@ -206,11 +209,16 @@ def _connect(plan: dict[str, Any], running: Any) -> None:
     global _socket
     try:
         options = plan["options"]
-        url = options.get("--base-url") or os.environ.get("GREENPT_BASE_URL")
-        config = _config(options) if url is None or os.path.exists(_config_path()) else {}
+        profile = options.get("--profile") or os.environ.get("GPT_PIPE_PROFILE")
+        config = _config(options, profile) if os.path.exists(_config_path()) or profile else {}
         if config is None:
             return
-        origin = _origin(url or config.get("base_url") or DEFAULT_BASE_URL)
+        # Flags beat the chosen profile, which beats GREENPT_BASE_URL, which beats the file.
+        url = options.get("--base-url") or config.get("profile_base_url") or os.environ.get("GREENPT_BASE_URL") \
+            or config.get("base_url") or DEFAULT_BASE_URL
+        if url.rstrip("/").endswith("/chat/completions"):
+            url = url.rstrip("/")[: -len("/chat/completions")]
+        origin = _origin(url)
         if origin is None or _proxied(origin[0]):
             return
         scheme, host, port = origin
@@ -264,35 +272,44 @@ def _origin(url: str) -> tuple[str, str, int] | None:
     return scheme, host.lower(), port
 
 
-def _config(options: dict[str, str]) -> dict[str, Any] | None:
-    """The config file's settings that matter here; None when the file could refuse the run."""
+def _config(options: dict[str, str], profile: str | None) -> dict[str, Any] | None:
+    """The config file's settings that matter here (a chosen profile's base URL as
+    ``profile_base_url``); None when the file could refuse the run."""
     path = _config_path()
     try:
         with open(path, "rb") as f:
             data = f.read(1 << 20)
-    except FileNotFoundError:
-        return {}
     except OSError:
-        return None
+        return None  # unreadable, or a profile named with no file: the normal path says so
     try:
         import tomllib  # type: ignore[import-not-found]
     except ModuleNotFoundError:
         return None
     try:
         table = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
-    config = {key.replace("-", "_"): value for key, value in table.items()}
-    modes = [mode for mode in ("full", "jsonl", "json") if config.get(mode) is True or f"--{mode}" in options]
-    if len(set(modes)) > 1 or ("api_key_file" in config and "api_key_cmd" in config
-                               and "--api-key-file" not in options and "--api-key-cmd" not in options):
-        return None
-    for key, value in config.items():
-        check = VALUES.get(f"--{key.replace('_', '-')}")
-        if check is not None and not isinstance(value, (list, dict)) and not check(str(value)):
+    profiles = table.pop("profile", {})
+    layers = [table]
+    if profile:
+        if not isinstance(profiles, dict) or not isinstance(profiles.get(profile), dict):
             return None
-    if not all(isinstance(config.get(key, ""), str) for key in ("base_url", "ca_bundle")):
-        return None
+        layers.append(profiles[profile])
+    config: dict[str, Any] = {}
+    for layer in layers:
+        layer = {key.replace("-", "_"): value for key, value in layer.items()}
+        modes = [mode for mode in ("text", "full", "jsonl", "json") if layer.get(mode) is True]
+        if len(modes) > 1 or ("api_key_file" in layer and "api_key_cmd" in layer):
+            return None
+        for key, value in layer.items():
+            check = VALUES.get(f"--{key.replace('_', '-')}")
+            if check is not None and not isinstance(value, (list, dict)) and not check(str(value)):
+                return None
+            if key in ("base_url", "ca_bundle") and not isinstance(value, str):
+                return None
+        if layer is not layers[0] and "base_url" in layer:
+            config["profile_base_url"] = layer.pop("base_url")
+        config.update(layer)
     return config
 
 

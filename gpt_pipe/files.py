@@ -138,6 +138,24 @@ def lock(fd: int, exclusive: bool, what: str, wait: float = FILE_WAIT) -> None:
         pause = min(pause * 2, 0.2)
 
 
+def check_writable(path: str, what: str) -> None:
+    """Before anything is sent: ``path`` can be written (exit 74 if not, nothing paid for)."""
+    why = None
+    if os.path.isdir(path):
+        why = "it is a directory"
+    elif os.path.exists(path):
+        if not os.access(path, os.W_OK):
+            why = "permission denied"
+    else:
+        parent = os.path.dirname(path) or "."
+        if not os.path.isdir(parent):
+            why = f"no directory {parent}"
+        elif not os.access(parent, os.W_OK | os.X_OK):
+            why = f"cannot create files in {parent}"
+    if why:
+        raise GptPipeError(f"cannot write {what}: {why}; nothing was sent", ExitCode.IOERR)
+
+
 def is_regular(path: str) -> bool:
     try:
         return stat.S_ISREG(os.stat(path).st_mode)

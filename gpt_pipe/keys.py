@@ -38,8 +38,15 @@ def api_key(settings: Any, warn: Callable[[str], None]) -> str:
     elif settings.api_key_file:
         key = key_from_file(os.path.expanduser(settings.api_key_file), warn)
     else:
+        hint = ""
+        if os.environ.get("OPENAI_API_KEY", "").strip():
+            # Never taken silently: an OpenAI key sent to GreenPT (or the other way round) is
+            # a key handed to another provider.
+            hint = ('; OPENAI_API_KEY is set but not used: if it is the key for this server, '
+                    f'export {KEY_VARIABLE}="$OPENAI_API_KEY"')
         raise GptPipeError(
-            f"no API key: set {KEY_VARIABLE} (or use --api-key-file FILE or --api-key-cmd CMD)", ExitCode.CONFIG
+            f"no API key: set {KEY_VARIABLE} (or use --api-key-file FILE or --api-key-cmd CMD){hint}",
+            ExitCode.CONFIG,
         )
     if any(ch.isspace() or not ch.isprintable() or ord(ch) > 126 for ch in key):
         # requests would reject it with the key itself in the message.

@@ -71,6 +71,14 @@ def list_models(client: Any, out: BinaryIO, settings: Settings) -> int:
 def single_run(settings: Settings, client: Any, body: dict[str, Any], out: BinaryIO, log: Log) -> int:
     from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, run_with_retries
 
+    if settings.conversation:  # nothing is paid for that cannot be kept
+        from gpt_pipe.conversation import default_conversation
+        from gpt_pipe.files import check_writable
+
+        path = os.path.expanduser(settings.conversation)
+        if path == default_conversation():
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        check_writable(path, f"conversation file {path}")
     info = RunInfo(settings.model)
     sink, kept = make_sink(settings, out, info, log)
     start_streaming()
@@ -89,7 +97,7 @@ def single_run(settings: Settings, client: Any, body: dict[str, Any], out: Binar
         exchange = [settings.user_message] if settings.user_message else []
         append_conversation(os.path.expanduser(settings.conversation),
                             [*exchange, {"role": "assistant", "content": kept.text.text()}], log.warn,
-                            settings.file_wait)
+                            settings.file_wait, fresh=settings.new)
     if settings.usage and info.decoder is not None:
         from gpt_pipe.usage import usage_line
 
@@ -115,7 +123,7 @@ def build_request(settings: Settings, log: Log) -> dict[str, Any]:
             path = os.path.expanduser(settings.messages)
             data = read_capped(path, f"messages file {path}", MAX_INPUT, ExitCode.DATAERR, settings.file_wait)
         history = load_messages(data, settings.messages)
-    if settings.conversation is not None:
+    if settings.conversation is not None and not settings.new:
         from gpt_pipe.conversation import read_conversation
 
         history = read_conversation(os.path.expanduser(settings.conversation), log.warn,

@@ -52,6 +52,9 @@ class Settings:
     max_answer: int
     file_wait: float
     raw_control: bool
+    new: bool
+    batch_text: bool
+    profile: str | None
 
     def __init__(self, opts: dict[str, Any], key_from_flag: bool) -> None:
         self.__dict__.update(opts)
