@@ -30,7 +30,8 @@ SEVERITY = (ExitCode.SOFTWARE, ExitCode.CONFIG, ExitCode.NOPERM, ExitCode.IOERR,
             ExitCode.LENGTH, ExitCode.TOOL_CALLS, ExitCode.OTHER_FINISH)
 
 # Results with these codes are not final: --resume sends their lines again.
-RETRY_ON_RESUME = frozenset({ExitCode.TEMPFAIL, ExitCode.SIGINT, ExitCode.SIGTERM})
+# A server failure (69) is not the line's fault either.
+RETRY_ON_RESUME = frozenset({ExitCode.UNAVAILABLE, ExitCode.TEMPFAIL, ExitCode.SIGINT, ExitCode.SIGTERM})
 
 OVERRIDES = ("model", "temperature", "max_tokens")
 
@@ -141,9 +142,9 @@ def _ends_with_newline(path: str) -> bool:
 class Batch:
     """Runs the lines of a batch on ``parallel`` threads; ``run_one(body)`` does one request."""
 
-    def __init__(self, run_one: Callable[[dict[str, Any]], dict[str, Any]], base: dict[str, Any], parallel: int,
-                 keep_order: bool, output: Output, log: Log, skip: set[str], progress: bool,
-                 total: int | None) -> None:
+    def __init__(self, run_one: Callable[[dict[str, Any], str], dict[str, Any]], base: dict[str, Any],
+                 parallel: int, keep_order: bool, output: Output, log: Log, skip: set[str], progress: bool,
+                 total: int | None, text_lines: bool = False) -> None:
         self.run_one = run_one
         self.base = base
         self.parallel = parallel
@@ -156,7 +157,9 @@ class Batch:
         self.total = total
         self.counts: dict[int, int] = {}
         self.skipped = 0
+        self.text_lines = text_lines  # --batch-text: a line is a prompt, not JSON
         self.tokens = 0
+        self.token_reports = 0  # results whose usage gave a token count
         self.joules = 0.0
         self.started = time.monotonic()
         self._lock = threading.Lock()
@@ -169,13 +172,19 @@ class Batch:
         try:
             if raw is None:
                 raise GptPipeError("the line is longer than gpt-pipe reads", ExitCode.DATAERR)
-            try:
-                line = loads(raw)
-            except ValueError:
-                raise GptPipeError("the line is not valid JSON", ExitCode.DATAERR) from None
+            if self.text_lines:
+                from gpt_pipe.messages import decode_input
+
+                line = {"prompt": decode_input(raw.rstrip(b"\r\n"), "the line")}
+            else:
+                try:
+                    line = loads(raw)
+                except ValueError:
+                    raise GptPipeError("the line is not valid JSON (for plain text lines: --batch-text)",
+                                       ExitCode.DATAERR) from None
             if not isinstance(line, dict):
                 raise GptPipeError("the line is not a JSON object", ExitCode.DATAERR)
-            result = self.run_one(request_for(line, self.base))
+            result = self.run_one(request_for(line, self.base), f"line {number}: ")
         except GptPipeError as error:
             result = {"content": None, "finish_reason": None, "exit": int(error.code), "usage": None,
                       "impact": None, "error": self.log.scrub(error.message)}
@@ -228,7 +237,7 @@ class Batch:
         from gpt_pipe.safejson import loads
 
         try:
-            line = loads(raw) if raw is not None else None
+            line = loads(raw) if raw is not None and not self.text_lines else None
         except ValueError:
             line = None
         if id_key(result_id(line, number)) in self.skip:
@@ -243,6 +252,7 @@ class Batch:
         usage = result.get("usage")
         if isinstance(usage, dict) and isinstance(usage.get("total_tokens"), int):
             self.tokens += usage["total_tokens"]
+            self.token_reports += 1
         from gpt_pipe.usage import energy_joules
 
         joules = energy_joules(result.get("impact"))
@@ -261,7 +271,7 @@ class Batch:
         parts = [f"{done}/{self.total}" if self.total is not None else f"{done} done", f"{rate:.1f}/s"]
         if self.total is not None and rate > 0:
             parts.append(f"ETA {max(0.0, (self.total - self.skipped - done) / rate):.0f} s")
-        parts.append(f"{self.tokens} tokens")
+        parts.append(f"{self.tokens} tokens" if self.token_reports else "tokens n/a")
         if self.joules:
             parts.append(f"{self.joules / 3600:.3g} Wh")
         sys.stderr.write("\r\033[Kgpt-pipe: batch: " + ", ".join(parts))
@@ -301,11 +311,11 @@ def run_batch(settings: Settings, key: str, log: Log) -> int:
     policy = RetryPolicy(settings.retries, settings.max_retry_wait, gate=SharedGate())
     local = threading.local()  # a requests Session is not for sharing between threads
 
-    def run_one(body: dict[str, Any]) -> dict[str, Any]:
+    def run_one(body: dict[str, Any], label: str) -> dict[str, Any]:
         if not hasattr(local, "client"):
             local.client = make_client(settings, key, log, keep_alive=True)  # one kept connection per worker
         kept = KeepText(Sink(None), settings.max_answer)  # the text is kept, nothing written
-        sink, info = Scrub(kept, log.secrets), RunInfo(body["model"])
+        sink, info = Scrub(kept, log.secrets), RunInfo(body["model"], label=label)
         code = run_with_retries(local.client, body, sink, log, policy, MaxTime(settings.max_time, alarm=False), info)
         decoder = info.decoder
         return {"content": kept.text.text(), "finish_reason": decoder.finish_reason if decoder else None,
@@ -324,7 +334,8 @@ def run_batch(settings: Settings, key: str, log: Log) -> int:
     total = _count_lines(source) if progress and source != "-" else None
     output = Output(os.path.expanduser(settings.output) if settings.output else None, settings.file_wait)
     skip = done_ids(output.path) if settings.resume and output.path else set()
-    batch = Batch(run_one, base, settings.parallel, settings.keep_order, output, log, skip, progress, total)
+    batch = Batch(run_one, base, settings.parallel, settings.keep_order, output, log, skip, progress, total,
+                  settings.batch_text)
     start_streaming()
     code = batch.run(read_lines(stream))
     log.error(batch.summary())

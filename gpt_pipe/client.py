@@ -324,9 +324,13 @@ class Client:
             raise GptPipeError(f"invalid base URL {self.shown_url!r}", ExitCode.CONFIG) from None
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError, OSError) as exc:
             if _before_sending(exc):
-                # Refused, DNS, no route: the request never left, so sending it again is safe.
+                # Refused, DNS, no route: the request never left, so sending it again is safe;
+                # but a loopback address that refuses has no server listening: no use waiting.
+                absent = _is_loopback(_hostname(url)) and any(isinstance(e, ConnectionRefusedError)
+                                                             for e in _causes(exc))
                 raise GptPipeError(
-                    f"cannot connect to {_host(url)}: {_reason(exc)}", ExitCode.UNAVAILABLE, retryable=True
+                    f"cannot connect to {_host(url)}: {_reason(exc)}" + (" (nothing listens there)" if absent else ""),
+                    ExitCode.UNAVAILABLE, retryable=not absent,
                 ) from None
             # The request went out on a fresh connection and the server hung up: it may have
             # reached the model, so it is not sent again blindly.

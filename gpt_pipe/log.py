@@ -4,6 +4,8 @@ and control characters shown escaped (server text reaches stderr through here on
 from __future__ import annotations
 
 import sys
+import threading
+from typing import Any
 
 from gpt_pipe.keys import Secrets
 
@@ -16,6 +18,28 @@ class Log:
         self.quiet = quiet  # -q: no retry notes and no warnings; errors still show
         self.secrets = Secrets()
         self._open_line = False  # streamed text has left a line open on stderr
+        self.stdout_open = False  # the answer has left a line open on the same terminal
+        self._waiting: Any = None  # the "waiting for the answer" indicator, while it runs
+
+    def start_waiting(self) -> None:
+        """On a terminal, show that the request is out and no text has come yet; erased by
+        the first answer text or by anything else said on stderr."""
+        if not self.quiet and not self.debugging and sys.stderr is not None and sys.stderr.isatty():
+            self._waiting = _Waiting(self._emit)
+
+    def answer_started(self) -> None:
+        """The first text of the answer: the indicator goes, a reasoning line is ended."""
+        self.stop_waiting()
+        self.end_stream()
+
+    def stop_waiting(self) -> None:
+        if self._waiting is not None:
+            waiting, self._waiting = self._waiting, None
+            waiting.stop()
+
+    def watch_stdout(self, ended_line: bool) -> None:
+        """Sink.line_watch: stdout (a terminal, like stderr) got text that did or did not end its line."""
+        self.stdout_open = not ended_line
 
     def set_secret(self, key: str) -> None:
         self.secrets.set_key(key)
@@ -55,15 +79,60 @@ class Log:
 
     def _line(self, message: str) -> None:
         self.end_stream()
+        if self.stdout_open:  # "Hello! How" then our line: start it on a line of its own
+            self.stdout_open = False
+            self._write("\n")
         # One line, whatever the server put in its message.
         message = " ".join(message.split()) if ("\n" in message or "\r" in message) else message
         self._write(f"gpt-pipe: {message}\n")
 
     def _write(self, text: str) -> None:
-        try:
-            from gpt_pipe.terminal import neutralize  # on the first line said: most runs say none
+        self.stop_waiting()
+        self._raw(text)
 
-            sys.stderr.write(neutralize(self.secrets.scrub(text)))
+    def _raw(self, text: str) -> None:
+        from gpt_pipe.terminal import neutralize  # on the first line said: most runs say none
+
+        self._emit(neutralize(self.secrets.scrub(text)))
+
+    @staticmethod
+    def _emit(text: str) -> None:
+        """To stderr as it is: only for gpt-pipe's own text (the indicator's control codes)."""
+        try:
+            sys.stderr.write(text)
             sys.stderr.flush()
         except (OSError, ValueError, AttributeError):
             pass  # stderr closed or gone: nowhere left to say it
+
+
+class _Waiting:
+    """A spinner on stderr ("| waiting for the answer"), drawn from 0.3 s on, every 0.1 s."""
+
+    FRAMES = "|/-\\"
+
+    def __init__(self, write: Any) -> None:
+        self._write = write
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._drawn = False
+        threading.Thread(target=self._run, daemon=True, name="gpt-pipe-waiting").start()
+
+    def _run(self) -> None:
+        if self._stop.wait(0.3):
+            return
+        frame = 0
+        while True:
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                self._write(f"\r{self.FRAMES[frame % 4]} waiting for the answer")
+                self._drawn = True
+            frame += 1
+            if self._stop.wait(0.1):
+                return
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop.set()
+            if self._drawn:
+                self._write("\r\033[K")  # the line as it was

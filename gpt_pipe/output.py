@@ -48,6 +48,10 @@ def write_lines(out: BinaryIO, lines: list[str], safe: bool = False) -> None:
 class Sink:
     """The base sink writes nothing (``Sink(None)`` swallows a run's output)."""
 
+    # Called after each write to a terminal with whether it ended a line (Log: a stderr line
+    # must not start right after partial text on the same screen).
+    line_watch: Any = None
+
     def __init__(self, out: BinaryIO | None, name: str = "stdout") -> None:
         self._out = out
         self._name = name  # for the error message when a write fails
@@ -58,6 +62,12 @@ class Sink:
 
     def reasoning(self, text: str) -> None:
         """A reasoning delta: never part of the answer's text."""
+
+    def attempt(self, number: int, after: str) -> None:
+        """Attempt ``number`` of the run begins (``after``: why the one before it was given up)."""
+
+    def end(self, code: int) -> None:
+        """The run finished (an answer came) with exit code ``code``; ``fail`` says otherwise."""
 
     def chunk(self, raw: bytes, text: str) -> None:
         pass
@@ -77,10 +87,13 @@ class Sink:
     def _write_all(self, pieces: Iterable[bytes]) -> None:
         """Write and flush; the one way out to stdout, and the one place its errors map."""
         self.written = True
+        data = b""
         try:
             for data in pieces:
                 self._out.write(data)
             self._out.flush()
+            if self.line_watch is not None and data:
+                self.line_watch(data.endswith(b"\n"))
         except BrokenPipeError:
             raise  # the reader left: not an error; cli.main dies of SIGPIPE (process)
         except (OSError, ValueError) as exc:
@@ -290,6 +303,12 @@ class Forward(Sink):
     def reasoning(self, text: str) -> None:
         self._main.reasoning(text)
 
+    def attempt(self, number: int, after: str) -> None:
+        self._main.attempt(number, after)
+
+    def end(self, code: int) -> None:
+        self._main.end(code)
+
     def reset(self) -> None:
         self._main.reset()
 
@@ -305,16 +324,41 @@ class Forward(Sink):
 
 class TeeSink(Forward):
     """--tee FILE: every chunk appended to FILE as JSON Lines, a line at a time, while
-    stdout gets the chosen mode; a failure ends FILE with the --jsonl error line."""
+    stdout gets the chosen mode; a failure ends FILE with the --jsonl error line. Marker
+    lines say where a run and each attempt begin and how the run ended, so that a log
+    appended to by many runs (cron) splits into them again (--replay; jq: .gpt_pipe)."""
 
-    def __init__(self, main: Sink, log: JsonlSink) -> None:
+    def __init__(self, main: Sink, log: JsonlSink, model: str = "") -> None:
         super().__init__(main)
         self._log = log
+        self._run = os.urandom(4).hex()
+        self._model = model
+
+    def _mark(self, event: str, **fields: Any) -> None:
+        import time
+
+        line = {"gpt_pipe": {"event": event, "run": self._run, **fields}}
+        if event == "run":
+            line["gpt_pipe"]["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self._log.chunk(json.dumps(line, ensure_ascii=False).encode("utf-8", "replace"), "")
+        self._log.flush()
+
+    def attempt(self, number: int, after: str) -> None:
+        if number == 1:
+            self._mark("run", model=self._model)
+        else:
+            self._mark("attempt", attempt=number, after=after)
+        self._main.attempt(number, after)
+
+    def end(self, code: int) -> None:
+        self._mark("end", exit=int(code))
+        self._main.end(code)
 
     def chunk(self, raw: bytes, text: str) -> None:
         self._main.chunk(raw, text)
-        self._log.chunk(raw, text)
-        self._log.flush()
+        if raw:
+            self._log.chunk(raw, text)
+            self._log.flush()
 
     def fail(self, message: str, code: int) -> None:
         try:
@@ -348,7 +392,7 @@ class Scrub(Forward):
     """In front of every other sink: the API key out of the text (even split between two
     deltas), the reasoning and the JSON lines, however the server escaped it."""
 
-    def __init__(self, main: Sink, secrets: Any, show_reasoning: Any = None) -> None:
+    def __init__(self, main: Sink, secrets: Any, show_reasoning: Any = None, on_answer: Any = None) -> None:
         super().__init__(main)
         from gpt_pipe.keys import StreamScrubber
 
@@ -356,9 +400,13 @@ class Scrub(Forward):
         self._text = StreamScrubber(secrets.key)
         self._thought = StreamScrubber(secrets.key)
         self._show = show_reasoning  # with --show-reasoning: where reasoning is shown as it arrives
+        self._on_answer = on_answer  # called at the answer's first text (Log.answer_started)
 
     def chunk(self, raw: bytes, text: str) -> None:
         if text:
+            if self._on_answer is not None:
+                self._on_answer()
+                self._on_answer = None
             text = self._text.feed(text)
         self._main.chunk(self._secrets.scrub_json_line(raw), text)
 

@@ -11,14 +11,13 @@ import select
 import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from gpt_pipe.client import Client, Progress, Stalled, end_reads_after, iter_body
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
 from gpt_pipe.log import Log
 from gpt_pipe.output import Sink
-from gpt_pipe.safejson import loads
 from gpt_pipe.sse import SSEParser, too_large
 from gpt_pipe.stream import StreamDecoder
 
@@ -65,8 +64,9 @@ def sniff(head: bytes, content_type: str, eof: bool) -> str | None:
 class RunInfo:
     """What a run learnt besides its text: for --usage, --json and --conversation."""
 
-    def __init__(self, model: str, on_reasoning: Any = None) -> None:
+    def __init__(self, model: str, on_reasoning: Any = None, label: str = "") -> None:
         self.model = model  # the model asked for (the answer may name another)
+        self.label = label  # what retry notes name (--batch: "line 17: ")
         self.on_reasoning = on_reasoning  # called with each reasoning delta, or None
         self.decoder: StreamDecoder | None = None  # the last attempt's
         self.started = 0.0  # time.monotonic() when the last attempt was sent
@@ -190,8 +190,10 @@ def _attempts(
     info: RunInfo,
 ) -> ExitCode:
     attempt = 0
+    after = ""
     while True:
         policy.wait_turn()
+        sink.attempt(attempt + 1, after)  # --tee marks where each attempt begins
         try:
             return run_chat(client, body, sink, log, max_time, info)
         except GptPipeError as error:
@@ -212,7 +214,8 @@ def _attempts(
                 raise MaxTimeReached from None  # the wait alone would pass --max-time
             attempt += 1
             policy.hold(delay)
-            log.note(f"{error.brief}, retrying in {delay:.1f} s ({attempt}/{policy.retries})")
+            log.note(f"{info.label}{error.brief}, retrying in {delay:.1f} s ({attempt}/{policy.retries})")
+            after = error.brief
             sink.reset()
             policy.pause(delay)
 
@@ -384,48 +387,6 @@ def _more_waiting(response: Any) -> Any:
     except (OSError, ValueError, AttributeError):
         return lambda: False  # cannot tell: then always write before reading again
     return lambda: bool(poller.poll(0))
-
-
-def replay(lines: Iterable[tuple[int, bytes | None]], sink: Sink, log: Log, name: str,
-           info: RunInfo | None = None) -> ExitCode:
-    """Render a JSON Lines chunk log (from --jsonl or --tee) as the live run did, no network.
-    ``lines`` are (number, line) pairs, a line None when it was too long to keep.
-
-    A final ``{"error": {"type": "gpt_pipe", "exit": N}}`` line ends the replay as the
-    live run ended: with its message and exit code N.
-    """
-    decoder = StreamDecoder(sink.chunk, info.on_reasoning if info else None)
-    if info is not None:
-        info.decoder = decoder
-    held = 0
-    for number, line in lines:
-        if line is None:
-            raise GptPipeError(f"{name} line {number} is longer than a chunk can be", ExitCode.DATAERR)
-        line = line.rstrip(b"\r\n")
-        if not line.strip():
-            continue
-        try:
-            obj = loads(line)
-        except ValueError:
-            raise GptPipeError(f"{name} line {number} is not valid JSON", ExitCode.DATAERR) from None
-        error = obj.get("error") if isinstance(obj, dict) else None
-        if isinstance(error, dict) and error.get("type") == "gpt_pipe" and isinstance(error.get("exit"), int):
-            sink.flush()
-            try:
-                code = ExitCode(error["exit"])
-            except ValueError:
-                code = ExitCode.SOFTWARE
-            raise GptPipeError(str(error.get("message", "")), code)
-        decoder.chunk(line, obj)
-        held += len(line)
-        if held >= HOLD_BYTES:
-            sink.flush()
-            held = 0
-    code, warning = decoder.outcome()
-    if warning:
-        log.warn(warning)
-    sink.complete()
-    return code
 
 
 def _not_a_stream(head: bytes, content_type: str) -> str:

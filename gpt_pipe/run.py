@@ -82,6 +82,7 @@ def single_run(settings: Settings, client: Any, body: dict[str, Any], out: Binar
     info = RunInfo(settings.model)
     sink, kept = make_sink(settings, out, info, log)
     start_streaming()
+    log.start_waiting()
     try:
         code = run_with_retries(client, body, sink, log, RetryPolicy(settings.retries, settings.max_retry_wait),
                                 MaxTime(settings.max_time), info)
@@ -90,7 +91,10 @@ def single_run(settings: Settings, client: Any, body: dict[str, Any], out: Binar
         sink.fail(log.scrub(message), exc.code)
         raise
     finally:
+        log.stop_waiting()
         log.end_stream()
+    sink.end(code)
+    finished(settings, info, log)
     if kept is not None and settings.conversation:
         from gpt_pipe.conversation import append_conversation
 
@@ -105,6 +109,15 @@ def single_run(settings: Settings, client: Any, body: dict[str, Any], out: Binar
         log.error(usage_line(info.decoder.usage, info.decoder.impact, first, (info.ended or 0) - info.started,
                              info.credits))
     return code
+
+
+def finished(settings: Settings, info: Any, log: Log) -> None:
+    """An answer that finished other than with stop says so in one line (unless -q)."""
+    from gpt_pipe.stream import finish_note
+
+    note = finish_note(info.decoder) if info.decoder is not None else None
+    if note:
+        log.note(note)
 
 
 def build_request(settings: Settings, log: Log) -> dict[str, Any]:
@@ -162,26 +175,30 @@ def make_sink(settings: Settings, out: BinaryIO, info: Any, log: Log) -> tuple[A
         sink = JsonlSink(out, safe=safe)
     else:
         sink = TextSink(out, settings.newline, safe)
+    if _is_terminal(out) and sys.stderr is not None and sys.stderr.isatty():
+        sink.line_watch = log.watch_stdout  # a stderr line never starts after partial text on the screen
     if settings.tee:
         from gpt_pipe.files import open_append
         from gpt_pipe.output import TeeSink
 
         path = os.path.expanduser(settings.tee)
         fd = open_append(path, f"--tee file {path}", settings.file_wait)
-        sink = TeeSink(sink, JsonlSink(os.fdopen(fd, "wb"), name=path))  # open for the whole run
+        sink = TeeSink(sink, JsonlSink(os.fdopen(fd, "wb"), name=path), settings.model)  # open for the whole run
     kept = None
     if settings.conversation is not None:
         sink = kept = KeepText(sink, settings.max_answer)
-    sink = Scrub(sink, log.secrets, log.stream if settings.show_reasoning else None)
+    sink = Scrub(sink, log.secrets, log.stream if settings.show_reasoning else None, log.answer_started)
     if settings.show_reasoning or settings.mode == "json":
         info.on_reasoning = sink.reasoning
     return sink, kept
 
 
 def replay_log(settings: Settings, log: Log) -> int:
-    """--replay: a chunk log rendered through the output modes, with no network."""
+    """--replay: each run of a chunk log rendered as it was live, with no network; the
+    exit code is the last run's."""
     from gpt_pipe.files import open_read, read_lines
-    from gpt_pipe.pipeline import RunInfo, replay
+    from gpt_pipe.pipeline import RunInfo
+    from gpt_pipe.replay import render, runs
 
     if settings.replay == "-":
         stdin = sys.stdin
@@ -191,19 +208,31 @@ def replay_log(settings: Settings, log: Log) -> int:
     else:
         path = os.path.expanduser(settings.replay or "")
         stream = open_read(path, f"--replay file {path}", ExitCode.DATAERR, settings.file_wait)  # closed at exit
-    info = RunInfo(settings.model)
-    sink, _ = make_sink(settings, stdout(), info, log)
-    try:
-        code = replay(read_lines(stream, settings.max_event), sink, log, f"--replay {settings.replay}", info)
-    except GptPipeError as exc:
-        sink.fail(exc.message, exc.code)
-        raise
-    finally:
-        log.end_stream()
-    if settings.usage and info.decoder is not None:
-        from gpt_pipe.usage import usage_line
+    name = f"--replay {settings.replay}"
+    code: int | None = None
+    for each in runs(read_lines(stream, settings.max_event), name, settings.max_answer):
+        info = RunInfo(settings.model)
+        sink, _ = make_sink(settings, stdout(), info, log)
+        try:
+            code, info.decoder, warning = render(each, sink, info.on_reasoning)
+            if warning:
+                log.warn(warning)
+            sink.complete()
+        except GptPipeError as exc:
+            sink.fail(exc.message, exc.code)
+            log.end_stream()
+            log.error(exc.message)  # as the live run said it, and on to the next run
+            code = exc.code
+            continue
+        finally:
+            log.end_stream()
+        finished(settings, info, log)
+        if settings.usage and info.decoder is not None:
+            from gpt_pipe.usage import usage_line
 
-        log.error(usage_line(info.decoder.usage, info.decoder.impact, None, None, None))  # a log keeps no times
+            log.error(usage_line(info.decoder.usage, info.decoder.impact, None, None, None))  # a log keeps no times
+    if code is None:
+        raise GptPipeError(f"{name}: the log holds no answer", ExitCode.INCOMPLETE)
     return code
 
 

@@ -58,8 +58,8 @@ _MESSAGE_TYPES = frozenset({"message", "error"})
 class StreamDecoder:
     """Turns the events of one response into chunks, and knows how the stream ended."""
 
-    __slots__ = ("_on_chunk", "_on_reasoning", "chunks", "done", "finish_reason", "impact", "meta", "progress",
-                 "texts", "usage")
+    __slots__ = ("_calls", "_on_chunk", "_on_reasoning", "chunks", "done", "finish_reason", "impact", "meta",
+                 "progress", "texts", "usage")
 
     def __init__(self, on_chunk: OnChunk, on_reasoning: OnReasoning | None = None) -> None:
         self._on_chunk = on_chunk
@@ -72,6 +72,7 @@ class StreamDecoder:
         self.meta: dict[str, Any] = {}  # id, model, created of the answer, as the first chunk gave them
         self.usage: dict[str, Any] | None = None  # the last usage object seen
         self.impact: dict[str, Any] | None = None  # GreenPT's energy and emissions, when sent
+        self._calls: dict[int, dict[str, Any]] = {}  # tool calls of choice 0, by index, as assembled
 
     def feed(self, event: Event) -> None:
         """Handle one SSE event; raises GptPipeError for an error the server reported."""
@@ -173,8 +174,13 @@ class StreamDecoder:
                             progress = True
                             if self._on_reasoning is not None:
                                 self._on_reasoning(thought)
-                        if delta.get("tool_calls") or delta.get("function_call"):
+                        calls = delta.get("tool_calls")
+                        if calls.__class__ is list and calls:
                             progress = True
+                            self._add_calls(calls)
+                        elif delta.get("function_call").__class__ is dict:  # the older, single form
+                            progress = True
+                            self._add_calls([{"index": 0, "type": "function", "function": delta["function_call"]}])
                 reason = choice.get("finish_reason")
                 if reason and reason.__class__ is str:
                     self.finish_reason = reason
@@ -190,6 +196,37 @@ class StreamDecoder:
                 f"server error: the answer finished with finish_reason \"error\"{self._choice_error(choices)}",
                 ExitCode.UNAVAILABLE,
             )
+
+    def _add_calls(self, calls: list[Any]) -> None:
+        """Streamed tool calls come in pieces (id and name first, the arguments split over
+        many deltas, several calls interleaved by index): put them back together."""
+        for position, call in enumerate(calls):
+            if call.__class__ is not dict:
+                continue
+            index = call.get("index", position)
+            if index.__class__ is not int:
+                continue
+            slot = self._calls.get(index)
+            if slot is None:
+                slot = self._calls[index] = {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+            if call.get("id").__class__ is str:
+                slot["id"] = call["id"]
+            if call.get("type").__class__ is str:
+                slot["type"] = call["type"]
+            function = call.get("function")
+            if function.__class__ is dict:
+                name, arguments = function.get("name"), function.get("arguments")
+                if name.__class__ is str and name and not slot["function"]["name"]:
+                    slot["function"]["name"] = name
+                if arguments.__class__ is str:
+                    slot["function"]["arguments"] += arguments
+                elif arguments is not None:  # a non-streamed answer may give an object
+                    slot["function"]["arguments"] += json.dumps(arguments, ensure_ascii=False)
+
+    @property
+    def tool_calls(self) -> list[dict[str, Any]]:
+        """The tool calls of choice 0, as a non-streamed chat.completion carries them."""
+        return [self._calls[index] for index in sorted(self._calls)]
 
     @staticmethod
     def _choice_error(choices: Any) -> str:
@@ -224,3 +261,20 @@ class StreamDecoder:
 def _excerpt(data: bytes, limit: int = 60) -> str:
     text = data.decode("utf-8", "replace").strip()
     return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def finish_note(decoder: StreamDecoder) -> str | None:
+    """One line for an answer that finished other than with "stop" (None for stop)."""
+    reason = decoder.finish_reason
+    if reason in (None, "stop"):
+        return None
+    if reason == "length":
+        return "the answer was cut at the token limit (finish_reason: length)"
+    if reason == "content_filter":
+        return "the answer was stopped by the content filter (finish_reason: content_filter)"
+    if reason in ("tool_calls", "function_call"):
+        calls = decoder.tool_calls
+        names = ", ".join(call["function"]["name"] or "?" for call in calls)
+        count = f"{len(calls)} tool call{'s' if len(calls) != 1 else ''}"
+        return f"the model asked for {count}{': ' + names if names else ''} (finish_reason: {reason})"
+    return f"the answer ended with finish_reason: {reason}"

@@ -49,7 +49,7 @@ def usage_line(usage: dict[str, Any] | None, impact: dict[str, Any] | None, firs
         parts.append(f"total {total:.2f} s")
     if isinstance(completion, int) and completion and total is not None:
         generating = total - first_token if first_token is not None and total > first_token else total
-        if generating > 0:
+        if generating >= 0.1:  # shorter says nothing about the rate (one burst of a cached answer)
             parts.append(f"{completion / generating:.1f} tokens/s")
     impact = impact if isinstance(impact, dict) else {}
     joules = energy_joules(impact)

@@ -39,7 +39,8 @@ def test_mixed_good_and_bad_lines_and_ids(run, server):
     assert [g["exit"] for g in got] == [0, 65, 0, 0, 65, 65, 65]
     assert got[0] == {"id": "a", "content": "green-l:one", "finish_reason": "stop", "exit": 0, "usage": None,
                       "impact": None, "error": None}
-    assert got[1]["error"] == "the line is not valid JSON" and got[1]["content"] is None
+    assert got[1]["error"] == "the line is not valid JSON (for plain text lines: --batch-text)"
+    assert got[1]["content"] is None
     assert r.code == 65 and r.err.splitlines() == [r.err.strip()] and r.err.startswith("gpt-pipe: batch: 7 lines")
 
 
@@ -205,6 +206,7 @@ def test_progress_only_on_a_terminal(server, env, tmp_path):
     finally:
         os.close(master)
     assert proc.returncode == 0 and b"/5" in seen and b"gpt-pipe: batch: 5 lines, 5 ok" in seen
+    assert b"tokens n/a" in seen and b"0 tokens" not in seen  # the echo server reports no usage
 
 
 @pytest.mark.parametrize("args", [("--batch", "-", "prompt"), ("--batch", "--jsonl"), ("--resume", "--batch"),
@@ -283,3 +285,29 @@ def test_a_stream_abandoned_early_closes_its_connection(run, kept_server):
             stdin=lines({"id": 1, "prompt": "bad"}, {"id": 2, "prompt": "good"}, {"id": 3, "prompt": "good"}))
     assert [g["exit"] for g in results(r.out)] == [69, 0, 0]
     assert kept_server.connections == 2  # the abandoned one, then one kept for the other two
+
+
+def test_plain_text_lines_with_batch_text(run, server):
+    server.reply = echo
+    r = run("--batch", "--batch-text", "--keep-order", stdin=b"first question\n\nsecond, with {braces}\n")
+    got = results(r.out)
+    assert r.code == 0 and [(g["id"], g["content"]) for g in got] == [
+        (1, "green-l:first question"), (3, "green-l:second, with {braces}")]
+
+
+def test_retry_notes_name_the_line(run, server):
+    from server import replies
+
+    server.reply = replies(Reply([b"busy"], status=503, content_type="text/plain", framing="length"),
+                           Reply(sse_chunks(["ok"])))
+    r = run("--batch", "--retries", "1", "--max-retry-wait", "0", stdin=lines({"id": "a", "prompt": "x"}))
+    assert r.code == 0 and "gpt-pipe: line 1: 503 Service Unavailable, retrying in" in r.err
+
+
+def test_resume_sends_again_a_line_whose_result_was_a_server_failure(run, server, tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"id": 1, "exit": 69, "error": "HTTP 503"}\n{"id": 2, "exit": 0, "content": "done"}\n')
+    server.reply = echo
+    r = run("--batch", "--output", str(out), "--resume",
+            stdin=lines({"id": 1, "prompt": "a"}, {"id": 2, "prompt": "b"}))
+    assert r.code == 0 and len(server.requests) == 1 and server.requests[0].json["messages"][-1]["content"] == "a"

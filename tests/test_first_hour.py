@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import KEY
-from server import Reply
+from conftest import GPT_PIPE, KEY, PROCESS_TIMEOUT
+from server import Reply, chunk, event, sse_chunks
 
 
 def lines_of(text: str) -> list[str]:
@@ -217,3 +218,144 @@ def test_batch_refusals_say_what_to_use_instead(run, server):
 def test_key_never_in_any_of_these(run, server):
     r = run("--debug", "hi")
     assert KEY not in r.err
+
+
+# Logs keep runs and attempts apart ----------------------------------------------------------
+
+def answer(run_id: str, texts: list[str], finish: str | None = "stop") -> list[bytes]:
+    out = [event(dict(chunk(text), id=run_id)) for text in texts]
+    if finish:
+        out.append(event(dict(chunk(finish=finish), id=run_id)))
+    return out
+
+
+def test_a_retried_full_run_logs_its_attempts_and_replays_only_the_last(run, server, tmp_path):
+    from server import Cut, replies
+
+    server.reply = replies(Reply(answer("a", ["Hello! How"], finish=None) + [Cut()]),
+                           Reply(answer("b", ["Hello! How are you?"]) + [b"data: [DONE]\n\n"]))
+    log = tmp_path / "log.jsonl"
+    live = run("--full", "--retries", "1", "--max-retry-wait", "0", "--tee", str(log), "hi")
+    assert (live.code, live.out) == (0, b"Hello! How are you?\n")
+    markers = [json.loads(line)["gpt_pipe"] for line in log.read_text().splitlines() if '"gpt_pipe": {' in line]
+    assert [m["event"] for m in markers] == ["run", "attempt", "end"]
+    assert markers[1]["attempt"] == 2 and markers[1]["after"] and markers[2]["exit"] == 0
+    assert len({m["run"] for m in markers}) == 1
+    for mode in ([], ["--full"]):
+        replayed = run(*mode, "--replay", str(log), drop_env=("GREENPT_API_KEY",))
+        assert (replayed.code, replayed.out) == (0, b"Hello! How are you?\n")
+
+
+def test_a_log_appended_by_many_runs_replays_run_by_run(run, server, tmp_path):
+    from server import replies
+
+    server.reply = replies(Reply(answer("one", ["First"])), Reply(answer("two", ["Cut"], finish="length")))
+    log = tmp_path / "cron.jsonl"
+    assert run("--tee", str(log), "hi").code == 0
+    assert run("--tee", str(log), "hi").code == 3
+    r = run("--replay", str(log), drop_env=("GREENPT_API_KEY",))
+    assert (r.code, r.out) == (3, b"First\nCut\n")  # each run as live; the last run's code
+    r = run("--replay", str(log), "--json", drop_env=("GREENPT_API_KEY",))
+    assert [json.loads(line)["choices"][0]["message"]["content"] for line in r.out.splitlines()] == ["First", "Cut"]
+
+
+def test_a_jsonl_log_appended_with_redirection_splits_by_the_chunks_ids(run, server, tmp_path):
+    from server import replies
+
+    server.reply = replies(Reply(answer("one", ["Morning"])), Reply(answer("two", ["Evening"])),
+                           Reply(answer("three", ["Cut short"], finish=None)))
+    log = b"".join(run("--jsonl", "hi").out for _ in range(3))
+    r = run("--replay", "-", stdin=log, drop_env=("GREENPT_API_KEY",))
+    assert (r.code, r.out) == (7, b"Morning\nEvening\nCut short")
+    assert lines_of(r.err)[-1].startswith("gpt-pipe: the stream ended before the answer finished")
+
+
+# Messages a user reads ----------------------------------------------------------------------
+
+def on_one_terminal(env: dict[str, str], args: list[str], gate=None) -> bytes:
+    """stdout and stderr on the same pseudo-terminal, as in an interactive shell."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(GPT_PIPE + args, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    seen = b""
+    while True:
+        if gate is not None and gate[1](seen):
+            gate[0].open()
+            gate = None
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        seen += data
+    os.close(master)
+    proc.wait(PROCESS_TIMEOUT)
+    return seen
+
+
+def test_on_a_terminal_an_error_after_partial_text_starts_a_new_line(env, server):
+    from server import Cut
+
+    server.reply = Reply(sse_chunks(["Hello! How"], finish=None, done=False) + [Cut()])
+    seen = on_one_terminal(env, ["hi"])
+    assert b"Hello! How\r\ngpt-pipe: " in seen
+
+
+def test_shown_reasoning_ends_its_line_before_the_answer_and_leaves_no_blank_line(env, server):
+    thought = {"choices": [{"index": 0, "delta": {"reasoning_content": "Let me think."}, "finish_reason": None}]}
+    server.reply = Reply([event(thought), *sse_chunks(["Hello"])])
+    seen = on_one_terminal(env, ["--show-reasoning", "hi"])
+    assert b"Let me think.\r\nHello\r\n" in seen and b"\r\n\r\n" not in seen
+
+
+def test_waiting_is_shown_on_a_terminal_and_erased_by_the_answer(env, server):
+    from server import Gate
+
+    gate = Gate()
+    server.reply = Reply([gate, *sse_chunks(["Hello"])])
+    seen = on_one_terminal(env, ["hi"], (gate, lambda seen: b"waiting for the answer" in seen))
+    assert b"waiting for the answer" in seen and b"\r\x1b[K" in seen
+    assert seen.index(b"\r\x1b[K") < seen.index(b"Hello")
+
+
+def test_no_waiting_indicator_off_a_terminal(run, server):
+    r = run("hi")
+    assert r.err == "" and r.out == b"Hello\n"
+
+
+@pytest.mark.parametrize("finish, note", [
+    ("length", "the answer was cut at the token limit (finish_reason: length)"),
+    ("content_filter", "the answer was stopped by the content filter (finish_reason: content_filter)"),
+    ("something_new", "the answer ended with finish_reason: something_new"),
+])
+def test_a_finish_other_than_stop_says_one_line_unless_quiet(run, server, finish, note):
+    server.reply = Reply(sse_chunks(["Hi"], finish=finish))
+    r = run("hi")
+    assert lines_of(r.err) == [f"gpt-pipe: {note}"] and r.out == b"Hi\n"
+    assert run("-q", "hi").err == ""
+
+
+def test_tool_calls_are_counted_and_named(run, server):
+    def call(index, **fields):
+        return {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": index, **fields}]},
+                             "finish_reason": None}]}
+
+    server.reply = Reply([event(call(0, id="c1", type="function", function={"name": "get_weather", "arguments": ""})),
+                          event(call(1, id="c2", type="function", function={"name": "search", "arguments": '{"q"'})),
+                          event(call(0, function={"arguments": '{"city": "Oslo"}'})),
+                          event(call(1, function={"arguments": ': "x"}'})),
+                          event(chunk(finish="tool_calls")), b"data: [DONE]\n\n"])
+    r = run("hi")
+    assert r.code == 5 and lines_of(r.err) == [
+        "gpt-pipe: the model asked for 2 tool calls: get_weather, search (finish_reason: tool_calls)"]
+
+
+def test_tokens_per_second_only_when_the_time_means_something():
+    from gpt_pipe.usage import usage_line
+
+    usage = {"prompt_tokens": 5, "completion_tokens": 40, "total_tokens": 45}
+    assert "tokens/s" not in usage_line(usage, None, 0.01, 0.02, None)
+    assert "20.0 tokens/s" in usage_line(usage, None, 0.5, 2.5, None)

@@ -165,10 +165,10 @@ def test_process_substitutions_and_dev_stdout_keep_working(env, server, tmp_path
     assert proc.returncode == 0 and proc.stdout.startswith(b"Hello\n") and proc.stderr == b""
     assert proc.stdout.count(b'"chat.completion.chunk"') == 2 and proc.stdout.count(b"Hello") == 3
     for _ in range(100):  # the substituted process may finish a moment after gpt-pipe
-        if log.exists() and log.read_bytes().count(b"\n") == 2:
+        if log.exists() and log.read_bytes().count(b"\n") == 4:
             break
         threading.Event().wait(0.05)
-    assert log.read_bytes().count(b"\n") == 2
+    assert log.read_bytes().count(b"\n") == 4  # two chunks, and the run's start and end markers
 
 
 # Hostile JSON ---------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def test_usage_line_units():
 def test_json_is_a_chat_completion(run, server):
     server.reply = greenpt(reasoning=True, finish="length")
     r = run("--json", "hi")
-    assert r.code == 3 and r.err == ""
+    assert r.code == 3 and r.err == "gpt-pipe: the answer was cut at the token limit (finish_reason: length)\n"
     answer = json.loads(r.out)
     assert r.out.endswith(b"}\n") and r.out.count(b"\n") == 1
     assert answer == {"id": "cmpl-12345", "object": "chat.completion", "created": 1699044968, "model": "green-l",
@@ -146,8 +146,11 @@ def test_tee_log_is_the_jsonl_output_and_ends_with_the_error_line(run, server, t
     r = run("--tee", str(log), "hi")
     jsonl = run("--jsonl", "hi")
     assert (r.code, r.out) == (7, b"partial") and jsonl.code == 7
-    assert log.read_bytes() == b'{"earlier": "run"}\n' + jsonl.out
-    assert json.loads(log.read_bytes().splitlines()[-1])["error"]["exit"] == 7
+    lines = log.read_bytes().splitlines(keepends=True)
+    markers = [json.loads(line)["gpt_pipe"] for line in lines if b'"gpt_pipe": {' in line]
+    assert lines[0] == b'{"earlier": "run"}\n' and [m["event"] for m in markers] == ["run"]
+    assert b"".join(line for line in lines[1:] if b'"gpt_pipe": {' not in line) == jsonl.out
+    assert json.loads(lines[-1])["error"]["exit"] == 7
 
 
 def test_replay_from_stdin_and_bad_logs(run, server, tmp_path):

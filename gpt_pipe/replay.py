@@ -1,0 +1,107 @@
+"""--replay: a chunk log (from --tee or --jsonl) split into runs and attempts, each run
+rendered as it was live, through the same output modes, with no network and no key.
+
+A --tee log marks where each run and each attempt begins and how a run ended (lines
+holding a "gpt_pipe" object); a --jsonl log appended to by many runs is split where the
+chunks' own id changes, and after each error line. An attempt given up for a retry
+contributes nothing. The exit code is the last run's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from gpt_pipe.exitcodes import ExitCode, GptPipeError
+from gpt_pipe.safejson import loads
+from gpt_pipe.stream import StreamDecoder
+
+
+class Run:
+    """One run of the log: its chunks (of the attempt that counts) and how it ended."""
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[bytes, dict[str, Any]]] = []
+        self.size = 0
+        self.chunk_id: Any = None
+        self.marked = False  # begun by a "run" marker: split by markers, not by ids
+        self.exit: int | None = None  # from an "end" marker
+        self.error: tuple[str, ExitCode] | None = None  # from an error line
+
+    def add(self, raw: bytes, obj: dict[str, Any], cap: int, name: str) -> None:
+        self.size += len(raw)
+        if self.size > cap:
+            raise GptPipeError(f"{name}: a run of the log is longer than gpt-pipe replays", ExitCode.DATAERR)
+        self.chunks.append((raw, obj))
+        if self.chunk_id is None:
+            self.chunk_id = obj.get("id")
+
+
+def runs(lines: Iterable[tuple[int, bytes | None]], name: str, cap: int) -> Iterable[Run]:
+    """The runs of a log, each as soon as it has ended."""
+    run = Run()
+    for number, line in lines:
+        if line is None:
+            raise GptPipeError(f"{name} line {number} is longer than a chunk can be", ExitCode.DATAERR)
+        line = line.rstrip(b"\r\n")
+        if not line.strip():
+            continue
+        try:
+            obj = loads(line)
+        except ValueError:
+            raise GptPipeError(f"{name} line {number} is not valid JSON", ExitCode.DATAERR) from None
+        if not isinstance(obj, dict):
+            raise GptPipeError(f"{name} line {number} is not a JSON object", ExitCode.DATAERR)
+        marker = obj.get("gpt_pipe")
+        error = obj.get("error")
+        if isinstance(marker, dict):
+            event = marker.get("event")
+            if event == "run":
+                if run.chunks or run.marked:
+                    yield run
+                run = Run()
+                run.marked = True
+            elif event == "attempt":  # the attempt before was given up: it showed nothing
+                run.chunks.clear()
+                run.size = 0
+                run.chunk_id = None
+            elif event == "end":
+                run.exit = marker.get("exit") if isinstance(marker.get("exit"), int) else None
+                yield run
+                run = Run()
+            continue
+        if isinstance(error, dict) and error.get("type") == "gpt_pipe" and isinstance(error.get("exit"), int):
+            try:
+                code = ExitCode(error["exit"])
+            except ValueError:
+                code = ExitCode.SOFTWARE
+            run.error = (str(error.get("message", "")), code)
+            yield run
+            run = Run()
+            continue
+        if not run.marked and run.chunks and obj.get("id") is not None and obj.get("id") != run.chunk_id:
+            yield run  # a --jsonl log appended to by another run: a new answer's id
+            run = Run()
+        run.add(line, obj, cap, name)
+    if run.chunks or run.marked:
+        yield run
+
+
+def render(run: Run, sink: Any, on_reasoning: Callable[[str], None] | None) -> tuple[ExitCode, StreamDecoder,
+                                                                                      str | None]:
+    """Feed ``run`` to ``sink`` as the live run fed it; (exit code, decoder, warning).
+    Raises GptPipeError for a run that ended in failure (after the sink has its text)."""
+    decoder = StreamDecoder(sink.chunk, on_reasoning)
+    for raw, obj in run.chunks:
+        decoder.chunk(raw, obj)
+    sink.flush()
+    if run.error is not None:
+        raise GptPipeError(*run.error)
+    code, warning = decoder.outcome()  # raises for a stream cut short
+    if run.exit is not None:
+        try:
+            code = ExitCode(run.exit)  # what the live run exited with (a [DONE] the log does not keep)
+        except ValueError:
+            pass
+        warning = None
+    return code, decoder, warning
