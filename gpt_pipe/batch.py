@@ -26,7 +26,8 @@ from gpt_pipe.settings import Settings
 # The exit code of a batch: 0 when every line finished with "stop"; otherwise the first of
 # these that some line had: what breaks every request first, what breaks one line last.
 SEVERITY = (ExitCode.SOFTWARE, ExitCode.CONFIG, ExitCode.NOPERM, ExitCode.IOERR, ExitCode.UNAVAILABLE,
-            ExitCode.PROTOCOL, ExitCode.TEMPFAIL, ExitCode.DATAERR, ExitCode.INCOMPLETE, ExitCode.CONTENT_FILTER,
+            ExitCode.PROTOCOL, ExitCode.TEMPFAIL, ExitCode.DATAERR, ExitCode.SCHEMA, ExitCode.INCOMPLETE,
+            ExitCode.CONTENT_FILTER,
             ExitCode.LENGTH, ExitCode.TOOL_CALLS, ExitCode.OTHER_FINISH)
 
 # Results with these codes are not final: --resume sends their lines again.
@@ -51,9 +52,11 @@ def request_for(line: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     body = dict(base)
     messages: list[dict[str, Any]] = []
     system = line.get("system", base.get("_system"))
+    if system is not None and not isinstance(system, str):
+        raise GptPipeError('"system" must be a string', ExitCode.DATAERR)
+    if base.get("_schema_system"):  # --schema-mode prompt: the schema joins the system message
+        system = f"{system}\n\n{base['_schema_system']}" if system else base["_schema_system"]
     if system is not None:
-        if not isinstance(system, str):
-            raise GptPipeError('"system" must be a string', ExitCode.DATAERR)
         messages.append({"role": "system", "content": system})
     if "messages" in line:
         if not isinstance(line["messages"], list):
@@ -68,6 +71,7 @@ def request_for(line: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     if not any(m.get("role") != "system" for m in messages):
         raise GptPipeError('the line has no "prompt" and no "messages"', ExitCode.DATAERR)
     body.pop("_system", None)
+    body.pop("_schema_system", None)
     body["messages"] = messages
     for key in OVERRIDES:
         if key in line:
@@ -308,19 +312,41 @@ def run_batch(settings: Settings, key: str, log: Log) -> int:
     base.update(settings.body)
     if settings.system is not None:
         base["_system"] = settings.system
-    policy = RetryPolicy(settings.retries, settings.max_retry_wait, gate=SharedGate())
+    checker = None
+    if settings.schema:
+        from gpt_pipe import schema as schemas
+        from gpt_pipe.run import read_value_file
+
+        value = schemas.load(settings.schema, lambda path: read_value_file(path, settings))
+        checker = schemas.Checker(value)
+        base.update(schemas.request_fields(value, settings.schema_mode))
+        if settings.schema_mode == "prompt":
+            base["_schema_system"] = schemas.system_text(value, None)
+    policy = RetryPolicy(settings.retries, settings.max_retry_wait, gate=SharedGate(),
+                         retries_invalid=settings.retries_invalid)
     local = threading.local()  # a requests Session is not for sharing between threads
 
     def run_one(body: dict[str, Any], label: str) -> dict[str, Any]:
         if not hasattr(local, "client"):
             local.client = make_client(settings, key, log, keep_alive=True)  # one kept connection per worker
-        kept = KeepText(Sink(None), settings.max_answer)  # the text is kept, nothing written
-        sink, info = Scrub(kept, log.secrets), RunInfo(body["model"], label=label)
+        kept: Any = KeepText(Sink(None), settings.max_answer)  # the text is kept, nothing written
+        info = RunInfo(body["model"], label=label)
+        inner: Any = kept
+        if checker is not None:
+            from gpt_pipe.schema import SchemaCheck
+
+            inner = SchemaCheck(kept, checker, info, settings.max_answer)
+        sink = Scrub(inner, log.secrets)
         code = run_with_retries(local.client, body, sink, log, policy, MaxTime(settings.max_time, alarm=False), info)
         decoder = info.decoder
-        return {"content": kept.text.text(), "finish_reason": decoder.finish_reason if decoder else None,
-                "exit": int(code), "usage": decoder.usage if decoder else None,
-                "impact": decoder.impact if decoder else None, "error": None}
+        result = {"content": kept.text.text(), "finish_reason": decoder.finish_reason if decoder else None,
+                  "exit": int(code), "usage": decoder.usage if decoder else None,
+                  "impact": decoder.impact if decoder else None, "error": None}
+        if decoder is not None and decoder.tool_calls:
+            result["tool_calls"] = decoder.tool_calls
+        if checker is not None:
+            result["json"] = info.parsed
+        return result
 
     source = settings.batch
     if source == "-":

@@ -98,7 +98,9 @@ def _check_list_models(ctx: click.Context, opts: dict[str, Any]) -> None:
         raise click.UsageError(f"--list-models prints the model IDs only; it takes no {', '.join(ignored)}")
 
 
-def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
+def _parse_options(values: tuple[str, ...], read_file: Any) -> dict[str, Any]:
+    """-o KEY=VALUE: VALUE as JSON when it parses, else as text; @FILE for a file's content
+    (JSON when it parses, else text), @@ for a value that starts with '@'."""
     body: dict[str, Any] = {}
     for item in values:
         key, sep, raw = item.partition("=")
@@ -107,6 +109,10 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
             raise click.UsageError(f"-o/--option takes KEY=VALUE, not {item!r}")
         if key in ("messages", "stream"):
             raise click.UsageError(f"-o/--option cannot set {key!r}: gpt-pipe builds it")
+        if raw.startswith("@@"):
+            raw = raw[1:]
+        elif raw.startswith("@"):
+            raw = read_file(raw[1:])
         try:
             body[key] = json.loads(raw)
         except ValueError:
@@ -142,7 +148,13 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--stop", multiple=True, metavar="TEXT", help="Stop sequence (repeatable).")
 @click.option("--seed", type=int, help="Seed for deterministic sampling.")
 @click.option("-o", "--option", multiple=True, metavar="KEY=VALUE",
-              help="Any other request field; VALUE is JSON if it parses, else a string (repeatable).")
+              help="Any other request field; VALUE is JSON if it parses, else a string; @FILE: a file's "
+                   "content (repeatable).")
+@click.option("--schema", metavar="SCHEMA",
+              help="Ask for JSON and check it: a JSON Schema, @FILE, or fields like 'name, total number, "
+                   "paid bool' (exit 8 if the answer does not match).")
+@click.option("--schema-mode", type=click.Choice(["response_format", "prompt"]), default="response_format",
+              show_default=True, help="How the schema is asked for: response_format, or in the system message.")
 @click.option("--text", is_flag=True, help="Write each delta's text as it arrives (the default).")
 @click.option("--full", is_flag=True, help="Write nothing until the answer is complete, then all of it.")
 @click.option("--jsonl", is_flag=True, help="Write each chunk as one line of JSON.")
@@ -176,6 +188,8 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
               help="Longest time for the whole run, retries included (with --batch: for each line).")
 @click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True,
               metavar="N", help="Retries of a failure that is safe to retry [env GPT_PIPE_RETRIES].")
+@click.option("--retries-invalid", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+              help="Ask again when the answer does not match --schema (--full, --json, --batch).")
 @click.option("--max-retry-wait", type=click.FloatRange(min=0), default=60.0, show_default=True, metavar="SECONDS",
               help="Longest wait before a retry; a longer Retry-After ends the run (75).")
 @click.option("--ca-bundle", metavar="FILE", help="Trust the CA certificates in FILE (PEM) for TLS.")
@@ -227,7 +241,9 @@ def command(ctx: click.Context, **opts: Any) -> Settings:
             settings.body[name] = opts[name]
     if opts["stop"]:
         settings.body["stop"] = list(opts["stop"])
-    settings.body.update(_parse_options(opts["option"]))
+    from gpt_pipe.run import read_value_file
+
+    settings.body.update(_parse_options(opts["option"], lambda path: read_value_file(path, settings)))
     return settings
 
 

@@ -386,6 +386,8 @@ class Client:
             body = b""
         detail = _error_detail(body, response.headers.get("Content-Type", ""))
         message = f"{line}: {detail}" if detail else line
+        if status == 400 and "response_format" in body.decode("utf-8", "replace").lower():
+            message += " (this server may not take response_format: try --schema-mode prompt)"
         if status == 404 and response.request.method == "POST" and \
                 (not detail or ("not found" in detail.lower() and "model" not in detail.lower())):
             # No API error in the body (an API's own 404 names the model): the path is wrong.

@@ -81,6 +81,8 @@ VALUES: dict[str, Any] = {
     "--connect-timeout": _SECONDS, "--idle-timeout": _SECONDS, "--progress-timeout": _SECONDS,
     "--max-time": _SECONDS, "--retries": _integer(0), "--max-retry-wait": _number(0), "--ca-bundle": _text,
     "--max-event": _size, "--max-answer": _size, "--file-wait": _SECONDS, "--profile": _text,
+    "--schema": _text, "--schema-mode": lambda value: value in ("response_format", "prompt"),
+    "--retries-invalid": _integer(0),
 }
 OPTIONAL_VALUE = frozenset({"--batch"})  # a flag, or a value when one follows
 

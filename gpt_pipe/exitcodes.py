@@ -16,6 +16,7 @@ class ExitCode(enum.IntEnum):
     TOOL_CALLS = 5  # finish_reason "tool_calls" or "function_call"
     OTHER_FINISH = 6  # any other finish_reason
     INCOMPLETE = 7  # stream ended before any finish_reason; partial text kept
+    SCHEMA = 8  # the answer does not match --schema (not JSON, or not valid against it)
     DATAERR = 65  # bad input, or the API rejected the request (4xx)
     UNAVAILABLE = 69  # cannot connect, TLS/DNS failure, HTTP 5xx, error in the stream
     SOFTWARE = 70  # a bug in gpt-pipe

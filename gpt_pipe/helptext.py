@@ -11,11 +11,12 @@ import click
 GROUPS: dict[str, tuple[str, ...]] = {
     "Input": ("system", "messages", "no_stdin"),
     "Output": ("text", "full", "jsonl", "json_", "no_newline", "show_reasoning", "usage", "raw_control"),
-    "Request": ("model", "temperature", "max_tokens", "top_p", "stop", "seed", "reasoning_effort", "option"),
+    "Request": ("model", "temperature", "max_tokens", "top_p", "stop", "seed", "reasoning_effort", "option",
+                "schema", "schema_mode"),
     "Conversation and logs": ("conversation", "continue_", "new", "tee", "replay"),
     "Batch": ("batch", "batch_text", "parallel", "keep_order", "output", "resume"),
     "Network and retries": ("base_url", "connect_timeout", "idle_timeout", "progress_timeout", "max_time", "retries",
-                            "max_retry_wait", "ca_bundle", "max_event", "max_answer", "file_wait"),
+                            "retries_invalid", "max_retry_wait", "ca_bundle", "max_event", "max_answer", "file_wait"),
     "Keys and config": ("api_key_file", "api_key_cmd", "profile"),
     "Diagnostics": ("list_models", "dry_run", "quiet", "debug", "version", "help"),
 }
@@ -34,10 +35,12 @@ Examples:
   gpt-pipe --batch tickets.jsonl -P 16 --output labels.jsonl --resume
   gpt-pipe --replay chunks.jsonl --usage
   gpt-pipe -- "-v means verbose; explain"
+  gpt-pipe --full --schema 'invoice, total number' < mail.txt || echo $?
 
 \b
 Exit status: 0 answer complete, 2 usage, 3 truncated (length), 4 content
-filter, 5 tool calls, 6 other finish reason, 7 stream cut off, 65 bad input
+filter, 5 tool calls, 6 other finish reason, 7 stream cut off, 8 answer does
+not match --schema, 65 bad input
 or request, 69 service unavailable, 70 internal error, 74 cannot write, 75
 try again later, 76 protocol error, 77 not authorised, 78 configuration
 error, 130/143 interrupted, 141 reader closed stdout. See gpt-pipe(1)."""

@@ -232,10 +232,17 @@ class JsonSink(Sink):
 
     def complete(self) -> None:
         decoder = self._answer.decoder
-        message: dict[str, Any] = {"role": "assistant", "content": self._text.text()}
+        text = self._text.text()
+        calls = decoder.tool_calls
+        # As a non-streamed chat.completion has it: no text beside tool calls is null.
+        message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
         reasoning = self._reasoning.text()
         if reasoning:
             message["reasoning_content"] = reasoning
+        if calls:
+            message["tool_calls"] = calls
+        if getattr(self._answer, "parsed", None) is not None:
+            message["parsed"] = self._answer.parsed  # --schema: the value the text holds
         meta = decoder.meta
         answer: dict[str, Any] = {
             "id": meta.get("id"),

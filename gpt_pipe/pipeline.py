@@ -73,6 +73,7 @@ class RunInfo:
         self.first_token: float | None = None
         self.ended: float | None = None
         self.credits: str | None = None  # x-credits-remaining (documented as x-credit-balance)
+        self.parsed: Any = None  # --schema: the answer's value, once checked
 
 
 class MaxTimeReached(BaseException):
@@ -138,8 +139,10 @@ class SharedGate:
 
 
 class RetryPolicy:
-    def __init__(self, retries: int, max_wait: float, base: float = 1.0, gate: SharedGate | None = None) -> None:
+    def __init__(self, retries: int, max_wait: float, base: float = 1.0, gate: SharedGate | None = None,
+                 retries_invalid: int = 0) -> None:
         self.retries = retries
+        self.retries_invalid = retries_invalid  # --retries-invalid: answers that do not match --schema
         self.max_wait = max_wait
         self.base = base
         self.gate = gate
@@ -190,14 +193,23 @@ def _attempts(
     info: RunInfo,
 ) -> ExitCode:
     attempt = 0
+    invalid = 0
     after = ""
     while True:
         policy.wait_turn()
-        sink.attempt(attempt + 1, after)  # --tee marks where each attempt begins
+        sink.attempt(attempt + invalid + 1, after)  # --tee marks where each attempt begins
         try:
             return run_chat(client, body, sink, log, max_time, info)
         except GptPipeError as error:
             sink.flush()  # text received but held back is written first: it decides what follows
+            if getattr(error, "invalid", False):  # an answer that does not match --schema
+                if sink.written or invalid >= policy.retries_invalid:
+                    raise
+                invalid += 1
+                log.note(f"{info.label}{error.message}; asking again ({invalid}/{policy.retries_invalid})")
+                after = "the answer did not match --schema"
+                sink.reset()
+                continue
             if not error.retryable or sink.written or attempt >= policy.retries:
                 if attempt:
                     error.message += f" (after {attempt} {'retry' if attempt == 1 else 'retries'})"

@@ -84,8 +84,8 @@ def single_run(settings: Settings, client: Any, body: dict[str, Any], out: Binar
     start_streaming()
     log.start_waiting()
     try:
-        code = run_with_retries(client, body, sink, log, RetryPolicy(settings.retries, settings.max_retry_wait),
-                                MaxTime(settings.max_time), info)
+        policy = RetryPolicy(settings.retries, settings.max_retry_wait, retries_invalid=settings.retries_invalid)
+        code = run_with_retries(client, body, sink, log, policy, MaxTime(settings.max_time), info)
     except (GptPipeError, Interrupted) as exc:
         message = exc.message if isinstance(exc, GptPipeError) else str(exc)
         sink.fail(log.scrub(message), exc.code)
@@ -148,7 +148,15 @@ def build_request(settings: Settings, log: Log) -> dict[str, Any]:
     prompt = user_prompt(settings.prompt, stdin_text)
     if not prompt.strip() and settings.messages is None:
         raise GptPipeError("the prompt is empty; nothing was sent", ExitCode.USAGE)
-    messages = build_messages(settings.system, history, prompt)
+    system = settings.system
+    schema = None
+    if settings.schema:
+        from gpt_pipe import schema as schemas
+
+        schema = settings.schema_value = schemas.load(settings.schema, lambda path: read_value_file(path, settings))
+        if settings.schema_mode == "prompt":
+            system = schemas.system_text(schema, system)
+    messages = build_messages(system, history, prompt)
     if prompt.strip():
         settings.user_message = messages[-1]
     if not messages:
@@ -156,8 +164,23 @@ def build_request(settings: Settings, log: Log) -> dict[str, Any]:
     body: dict[str, Any] = {"model": settings.model, "messages": messages, "stream": True}
     if settings.usage or settings.mode == "json":
         body.update(usage_request(settings.base_url))
+    if schema is not None:
+        body.update(schemas.request_fields(schema, settings.schema_mode))
     body.update(settings.body)
     return body
+
+
+def read_value_file(path: str, settings: Settings) -> str:
+    """A file named by @FILE (-o KEY=@FILE, --schema @FILE), read with the input cap."""
+    from gpt_pipe.files import MAX_INPUT, read_capped
+
+    path = os.path.expanduser(path)
+    data = read_capped(path, f"file {path} (a value that starts with '@' is written '@@')", MAX_INPUT,
+                       ExitCode.DATAERR, settings.file_wait)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise GptPipeError(f"file {path} is not UTF-8 text", ExitCode.DATAERR) from None
 
 
 def make_sink(settings: Settings, out: BinaryIO, info: Any, log: Log) -> tuple[Any, Any]:
@@ -187,6 +210,10 @@ def make_sink(settings: Settings, out: BinaryIO, info: Any, log: Log) -> tuple[A
     kept = None
     if settings.conversation is not None:
         sink = kept = KeepText(sink, settings.max_answer)
+    if settings.schema_value is not None:
+        from gpt_pipe.schema import Checker, SchemaCheck
+
+        sink = SchemaCheck(sink, Checker(settings.schema_value), info, settings.max_answer)
     sink = Scrub(sink, log.secrets, log.stream if settings.show_reasoning else None, log.answer_started)
     if settings.show_reasoning or settings.mode == "json":
         info.on_reasoning = sink.reasoning

@@ -55,6 +55,9 @@ class Settings:
     new: bool
     batch_text: bool
     profile: str | None
+    schema: str | None
+    schema_mode: str
+    retries_invalid: int
 
     def __init__(self, opts: dict[str, Any], key_from_flag: bool) -> None:
         self.__dict__.update(opts)
@@ -63,3 +66,4 @@ class Settings:
         self.newline: bool = not opts["no_newline"]
         self.user_message: dict[str, Any] | None = None  # the new prompt, for --conversation
         self.body: dict[str, Any] = {}  # request fields from the sampling options and -o
+        self.schema_value: dict[str, Any] | None = None  # --schema, once read and checked

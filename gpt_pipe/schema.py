@@ -1,0 +1,150 @@
+"""--schema: the schema in its three forms (inline JSON, @FILE, a concise field list), what
+it adds to the request, and the check of the answer against it (Draft 2020-12, with the
+jsonschema library, imported only when --schema is given)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gpt_pipe.exitcodes import ExitCode, GptPipeError
+from gpt_pipe.output import Forward, Sink, TextBuffer
+
+# The concise form's types: `name` alone is a string.
+TYPES: dict[str, dict[str, Any]] = {
+    "string": {"type": "string"},
+    "number": {"type": "number"},
+    "integer": {"type": "integer"},
+    "bool": {"type": "boolean"},
+    "boolean": {"type": "boolean"},
+    "array": {"type": "array", "items": {"type": "string"}},
+    "object": {"type": "object"},
+}
+
+PROMPT = "Answer with one JSON value and nothing else (no prose, no code fence), valid against this JSON Schema:\n"
+
+
+class SchemaMismatch(GptPipeError):
+    """The answer is not JSON, or not valid against --schema: exit 8."""
+
+    invalid = True
+
+
+def load(spec: str, read_file: Any) -> dict[str, Any]:
+    """The JSON Schema that --schema SPEC names; exit 65 for one that is not a schema."""
+    text = spec.strip()
+    where = "--schema"
+    if text.startswith("@"):
+        where = f"--schema file {text[1:]}"
+        text = read_file(text[1:]).strip()
+    if text.startswith("{"):
+        from gpt_pipe.safejson import loads
+
+        try:
+            schema = loads(text)
+        except ValueError as exc:
+            raise GptPipeError(f"{where} is not valid JSON: {exc}", ExitCode.DATAERR) from None
+    else:
+        schema = concise(text)
+    if not isinstance(schema, dict):
+        raise GptPipeError(f"{where} must be a JSON object (a JSON Schema)", ExitCode.DATAERR)
+    from jsonschema import Draft202012Validator, SchemaError
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise GptPipeError(f"{where} is not a valid JSON Schema: {exc.message}", ExitCode.DATAERR) from None
+    return schema
+
+
+def concise(spec: str) -> dict[str, Any]:
+    """'invoice, total number, paid bool, items array' as a closed object of required fields."""
+    properties: dict[str, Any] = {}
+    for field in spec.split(","):
+        words = field.split()
+        if not words:
+            continue
+        if len(words) > 2 or (len(words) == 2 and words[1].lower() not in TYPES):
+            kinds = ", ".join(TYPES)
+            raise GptPipeError(f"--schema: {field.strip()!r} is not NAME or NAME TYPE (types: {kinds})",
+                               ExitCode.DATAERR)
+        properties[words[0]] = dict(TYPES[words[1].lower() if len(words) == 2 else "string"])
+    if not properties:
+        raise GptPipeError("--schema names no field", ExitCode.DATAERR)
+    return {"type": "object", "properties": properties, "required": list(properties),
+            "additionalProperties": False}
+
+
+def request_fields(schema: dict[str, Any], mode: str) -> dict[str, Any]:
+    """What --schema adds to the request body in the standard mode."""
+    if mode != "response_format":
+        return {}
+    title = schema.get("title") if isinstance(schema.get("title"), str) else "answer"
+    name = "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in title)[:64] or "answer"
+    return {"response_format": {"type": "json_schema",
+                                "json_schema": {"name": name, "schema": schema, "strict": True}}}
+
+
+def system_text(schema: dict[str, Any], system: str | None) -> str:
+    """--schema-mode prompt: the schema, as JSON, in the system message (after -s's text)."""
+    instruction = PROMPT + json.dumps(schema, ensure_ascii=False)
+    return f"{system}\n\n{instruction}" if system else instruction
+
+
+class Checker:
+    """Checks a whole answer: its parsed value, or SchemaMismatch naming one violation."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        from jsonschema import Draft202012Validator
+
+        self._validator = Draft202012Validator(schema)
+
+    def check(self, text: str) -> Any:
+        from gpt_pipe.safejson import loads
+
+        try:
+            value = loads(text)
+        except ValueError as exc:
+            shown = text.strip()[:60]
+            raise SchemaMismatch(f"the answer does not match --schema: it is not JSON ({exc}): {shown!r}",
+                                 ExitCode.SCHEMA) from None
+        from jsonschema.exceptions import best_match
+
+        error = best_match(self._validator.iter_errors(value))
+        if error is not None:
+            message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
+            raise SchemaMismatch(f"the answer does not match --schema: {error.json_path}: {message}",
+                                 ExitCode.SCHEMA)
+        return value
+
+
+class SchemaCheck(Forward):
+    """In front of the output sinks: keeps the answer's text and, when the answer finished
+    with stop, checks it before anything further is completed (so --full and --json write
+    nothing for an answer that does not match). The parsed value goes to ``info.parsed``."""
+
+    def __init__(self, main: Sink, checker: Checker, info: Any, limit: int) -> None:
+        super().__init__(main)
+        self._checker = checker
+        self._info = info
+        self._text = TextBuffer(limit)
+
+    def chunk(self, raw: bytes, text: str) -> None:
+        if text:
+            self._text.add(text)
+        self._main.chunk(raw, text)
+
+    def reset(self) -> None:
+        self._text.clear()
+        self._main.reset()
+
+    def complete(self) -> None:
+        decoder = self._info.decoder
+        if decoder is not None and decoder.finish_reason in ("stop", None):  # another reason keeps its code
+            self._info.parsed = self._checker.check(self._text.text())
+        self._text.clear()
+        self._main.complete()
+
+    def fail(self, message: str, code: int) -> None:
+        self._text.clear()
+        self._main.fail(message, code)
