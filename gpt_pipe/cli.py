@@ -152,7 +152,8 @@ def _parse_options(values: tuple[str, ...], read_file: Any) -> dict[str, Any]:
                    "content (repeatable).")
 @click.option("--schema", metavar="SCHEMA",
               help="Ask for JSON and check it: a JSON Schema, @FILE, or fields like 'name, total number, "
-                   "paid bool' (exit 8 if the answer does not match).")
+                   "paid bool, tags array' (a closed object, every field required; types: string, number, "
+                   "integer, bool, array of strings, object). Exit 8 if the answer does not match.")
 @click.option("--schema-mode", type=click.Choice(["response_format", "prompt"]), default="response_format",
               show_default=True, help="How the schema is asked for: response_format, or in the system message.")
 @click.option("--text", is_flag=True, help="Write each delta's text as it arrives (the default).")

@@ -124,7 +124,6 @@ def build_request(settings: Settings, log: Log) -> dict[str, Any]:
     """The request body: the messages from every input, the model and the other fields."""
     from gpt_pipe.files import MAX_INPUT, read_capped
     from gpt_pipe.messages import build_messages, decode_input, load_messages, read_stdin, user_prompt
-    from gpt_pipe.usage import usage_request
 
     history: list[dict[str, Any]] = []
     stdin_used = settings.no_stdin
@@ -163,6 +162,8 @@ def build_request(settings: Settings, log: Log) -> dict[str, Any]:
         raise GptPipeError("nothing to send: the messages file is empty and there is no prompt", ExitCode.USAGE)
     body: dict[str, Any] = {"model": settings.model, "messages": messages, "stream": True}
     if settings.usage or settings.mode == "json":
+        from gpt_pipe.usage import usage_request
+
         body.update(usage_request(settings.base_url))
     if schema is not None:
         body.update(schemas.request_fields(schema, settings.schema_mode))
