@@ -33,6 +33,24 @@ def gpt_pipe_command() -> list[str]:
 GPT_PIPE = gpt_pipe_command()
 
 
+def read_terminal(master: int, on_data=None) -> bytes:
+    """All that a program writes to a pseudo-terminal until it closes it (``on_data(seen)``
+    is called before each read); closes ``master``."""
+    seen = b""
+    while True:
+        if on_data is not None:
+            on_data(seen)
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the program has closed its side
+            break
+        if not data:
+            break
+        seen += data
+    os.close(master)
+    return seen
+
+
 @dataclass
 class Result:
     code: int

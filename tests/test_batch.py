@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from conftest import GPT_PIPE
+from conftest import GPT_PIPE, read_terminal
 from server import Gate, Hang, Reply, sse_chunks
 
 BOUND = 30.0
@@ -190,21 +190,10 @@ def test_progress_only_on_a_terminal(server, env, tmp_path):
     data = tmp_path / "in.jsonl"
     data.write_bytes(lines(*({"prompt": str(i)} for i in range(5))))
     master, slave = pty.openpty()
-    try:
-        proc = subprocess.run([*GPT_PIPE, "--batch", str(data)], env=env, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=slave, timeout=BOUND)
-        os.close(slave)
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
-    finally:
-        os.close(master)
+    proc = subprocess.run([*GPT_PIPE, "--batch", str(data)], env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=slave, timeout=BOUND)
+    os.close(slave)
+    seen = read_terminal(master)
     assert proc.returncode == 0 and b"/5" in seen and b"gpt-pipe: batch: 5 lines, 5 ok" in seen
     assert b"tokens n/a" in seen and b"0 tokens" not in seen  # the echo server reports no usage
 

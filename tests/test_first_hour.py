@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import GPT_PIPE, KEY, PROCESS_TIMEOUT
+from conftest import GPT_PIPE, KEY, PROCESS_TIMEOUT, read_terminal
 from server import Reply, chunk, event, sse_chunks
 
 
@@ -279,19 +279,12 @@ def on_one_terminal(env: dict[str, str], args: list[str], gate=None) -> bytes:
     master, slave = pty.openpty()
     proc = subprocess.Popen(GPT_PIPE + args, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
     os.close(slave)
-    seen = b""
-    while True:
+
+    def open_gate(seen: bytes) -> None:
         if gate is not None and gate[1](seen):
             gate[0].open()
-            gate = None
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        seen += data
-    os.close(master)
+
+    seen = read_terminal(master, open_gate)
     proc.wait(PROCESS_TIMEOUT)
     return seen
 

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import GPT_PIPE, KEY, PROCESS_TIMEOUT, Result
+from conftest import GPT_PIPE, KEY, PROCESS_TIMEOUT, Result, read_terminal
 from server import Hang, Pause, Raw, Reply, Server, UntilGone, chunk, event, sse_chunks
 
 MiB = 1024 * 1024
@@ -449,16 +449,7 @@ def run_on_terminal(env: dict[str, str], args: list[str]) -> tuple[int, bytes, b
     proc = subprocess.Popen(GPT_PIPE + args, stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE,
                             env=env)
     os.close(slave)
-    seen = b""
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        seen += data
-    os.close(master)
+    seen = read_terminal(master)
     err = proc.stderr.read()
     proc.wait(PROCESS_TIMEOUT)
     return proc.returncode, seen, err
