@@ -329,14 +329,15 @@ def run_batch(settings: Settings, key: str, log: Log) -> int:
     def run_one(body: dict[str, Any], label: str) -> dict[str, Any]:
         if not hasattr(local, "client"):
             local.client = make_client(settings, key, log, keep_alive=True)  # one kept connection per worker
-        kept: Any = KeepText(Sink(None), settings.max_answer)  # the text is kept, nothing written
         info = RunInfo(body["model"], label=label)
-        inner: Any = kept
-        if checker is not None:
+        kept: Any  # keeps the text, writes nothing; with --schema, checks it too
+        if checker is None:
+            kept = KeepText(Sink(None), settings.max_answer)
+        else:
             from gpt_pipe.schema import SchemaCheck
 
-            inner = SchemaCheck(kept, checker, info, settings.max_answer)
-        sink = Scrub(inner, log.secrets)
+            kept = SchemaCheck(Sink(None), checker, info, settings.max_answer)
+        sink = Scrub(kept, log.secrets)
         code = run_with_retries(local.client, body, sink, log, policy, MaxTime(settings.max_time, alarm=False), info)
         decoder = info.decoder
         result = {"content": kept.text.text(), "finish_reason": decoder.finish_reason if decoder else None,

@@ -551,10 +551,6 @@ class _Timers:
 _TIMERS = _Timers()
 
 
-def end_reads_after(response: requests.Response, seconds: float) -> EndReads:
-    return EndReads(response, seconds)
-
-
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
     if not value:

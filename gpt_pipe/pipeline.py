@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from gpt_pipe.client import Client, Progress, Stalled, end_reads_after, iter_body
+from gpt_pipe.client import Client, EndReads, Progress, Stalled, iter_body
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
 from gpt_pipe.log import Log
 from gpt_pipe.output import Sink
@@ -244,7 +244,7 @@ def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log, max_tim
         if max_time is not None and max_time.expired():
             raise MaxTimeReached from None
         raise
-    cut = end_reads_after(response, max(0.0, max_time.left() or 0.0)) if left is not None and max_time else None
+    cut = EndReads(response, max(0.0, max_time.left() or 0.0)) if left is not None and max_time else None
     headers = response.headers
     info.credits = headers.get("x-credits-remaining", headers.get("x-credit-balance"))
     progress = Progress(client.progress_timeout)
@@ -360,14 +360,14 @@ def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, si
             if decoder.done:
                 if drain:
                     if timer is None:
-                        timer = end_reads_after(response, AFTER_FINISH_TIMEOUT)
+                        timer = EndReads(response, AFTER_FINISH_TIMEOUT)
                     _drain(reads)
                 return
             if timer is None and decoder.finish_reason is not None:
                 # The answer is complete: only the short tail is left, bounded by its own timer.
                 if max_time is not None:
                     max_time.disarm()
-                timer = end_reads_after(response, AFTER_FINISH_TIMEOUT)
+                timer = EndReads(response, AFTER_FINISH_TIMEOUT)
             data = next(reads, b"")
             if not data:
                 return

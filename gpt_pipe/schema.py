@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
-from gpt_pipe.output import Forward, Sink, TextBuffer
+from gpt_pipe.output import KeepText, Sink
 
 # The concise form's types: `name` alone is a string.
 TYPES: dict[str, dict[str, Any]] = {
@@ -118,33 +118,19 @@ class Checker:
         return value
 
 
-class SchemaCheck(Forward):
-    """In front of the output sinks: keeps the answer's text and, when the answer finished
-    with stop, checks it before anything further is completed (so --full and --json write
-    nothing for an answer that does not match). The parsed value goes to ``info.parsed``."""
+class SchemaCheck(KeepText):
+    """In front of the output sinks: keeps the answer's text (as KeepText does, for -c and
+    --batch too) and, when the answer finished with stop, checks it before anything further
+    is completed (so --full and --json write nothing for an answer that does not match).
+    The parsed value goes to ``info.parsed``."""
 
     def __init__(self, main: Sink, checker: Checker, info: Any, limit: int) -> None:
-        super().__init__(main)
+        super().__init__(main, limit)
         self._checker = checker
         self._info = info
-        self._text = TextBuffer(limit)
-
-    def chunk(self, raw: bytes, text: str) -> None:
-        if text:
-            self._text.add(text)
-        self._main.chunk(raw, text)
-
-    def reset(self) -> None:
-        self._text.clear()
-        self._main.reset()
 
     def complete(self) -> None:
         decoder = self._info.decoder
         if decoder is not None and decoder.finish_reason in ("stop", None):  # another reason keeps its code
-            self._info.parsed = self._checker.check(self._text.text())
-        self._text.clear()
+            self._info.parsed = self._checker.check(self.text.text())
         self._main.complete()
-
-    def fail(self, message: str, code: int) -> None:
-        self._text.clear()
-        self._main.fail(message, code)
