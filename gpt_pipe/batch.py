@@ -22,6 +22,11 @@ from typing import Any
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
 from gpt_pipe.log import Log
 from gpt_pipe.settings import Settings
+from gpt_pipe.terminal import is_terminal
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from gpt_pipe.request import RequestPlan
 
 # The exit code of a batch: 0 when every line finished with "stop"; otherwise the first of
 # these that some line had: what breaks every request first, what breaks one line last.
@@ -34,49 +39,12 @@ SEVERITY = (ExitCode.SOFTWARE, ExitCode.CONFIG, ExitCode.NOPERM, ExitCode.IOERR,
 # A server failure (69) is not the line's fault either.
 RETRY_ON_RESUME = frozenset({ExitCode.UNAVAILABLE, ExitCode.TEMPFAIL, ExitCode.SIGINT, ExitCode.SIGTERM})
 
-OVERRIDES = ("model", "temperature", "max_tokens")
-
-
 def result_id(line: dict[str, Any] | None, number: int) -> Any:
     return line["id"] if isinstance(line, dict) and line.get("id") is not None else number
 
 
 def id_key(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
-
-
-def request_for(line: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
-    """The request body for one input line, on top of the command line's ``base`` body."""
-    from gpt_pipe.messages import check_messages
-
-    body = dict(base)
-    messages: list[dict[str, Any]] = []
-    system = line.get("system", base.get("_system"))
-    if system is not None and not isinstance(system, str):
-        raise GptPipeError('"system" must be a string', ExitCode.DATAERR)
-    if base.get("_schema_system"):  # --schema-mode prompt: the schema joins the system message
-        system = f"{system}\n\n{base['_schema_system']}" if system else base["_schema_system"]
-    if system is not None:
-        messages.append({"role": "system", "content": system})
-    if "messages" in line:
-        if not isinstance(line["messages"], list):
-            raise GptPipeError('"messages" must be an array of messages', ExitCode.DATAERR)
-        messages.extend(check_messages(line["messages"], "the line"))
-    prompt = line.get("prompt")
-    if prompt is not None:
-        if not isinstance(prompt, str):
-            raise GptPipeError('"prompt" must be a string', ExitCode.DATAERR)
-        if prompt.strip():
-            messages.append({"role": "user", "content": prompt})
-    if not any(m.get("role") != "system" for m in messages):
-        raise GptPipeError('the line has no "prompt" and no "messages"', ExitCode.DATAERR)
-    body.pop("_system", None)
-    body.pop("_schema_system", None)
-    body["messages"] = messages
-    for key in OVERRIDES:
-        if key in line:
-            body[key] = line[key]
-    return body
 
 
 def done_ids(path: str) -> set[str]:
@@ -146,11 +114,11 @@ def _ends_with_newline(path: str) -> bool:
 class Batch:
     """Runs the lines of a batch on ``parallel`` threads; ``run_one(body)`` does one request."""
 
-    def __init__(self, run_one: Callable[[dict[str, Any], str], dict[str, Any]], base: dict[str, Any],
+    def __init__(self, run_one: Callable[[dict[str, Any], str], dict[str, Any]], plan: RequestPlan,
                  parallel: int, keep_order: bool, output: Output, log: Log, skip: set[str], progress: bool,
                  total: int | None, text_lines: bool = False) -> None:
         self.run_one = run_one
-        self.base = base
+        self.plan = plan
         self.parallel = parallel
         self.window = 2 * parallel  # lines in flight or waiting to be written, at most
         self.keep_order = keep_order
@@ -188,7 +156,7 @@ class Batch:
                                        ExitCode.DATAERR) from None
             if not isinstance(line, dict):
                 raise GptPipeError("the line is not a JSON object", ExitCode.DATAERR)
-            result = self.run_one(request_for(line, self.base), f"line {number}: ")
+            result = self.run_one(self.plan.for_line(line), f"line {number}: ")
         except GptPipeError as error:
             result = {"content": None, "finish_reason": None, "exit": int(error.code), "usage": None,
                       "impact": None, "error": self.log.scrub(error.message)}
@@ -234,7 +202,7 @@ class Batch:
             # (--resume sends it again); nothing waits for a request to finish.
             pool.shutdown(wait=False, cancel_futures=True)
         if self.progress:
-            sys.stderr.write("\r\033[K")
+            self.log.status("")
         return self._exit_code()
 
     def _already_done(self, raw: bytes | None, number: int) -> bool:
@@ -278,8 +246,7 @@ class Batch:
         parts.append(f"{self.tokens} tokens" if self.token_reports else "tokens n/a")
         if self.joules:
             parts.append(f"{self.joules / 3600:.3g} Wh")
-        sys.stderr.write("\r\033[Kgpt-pipe: batch: " + ", ".join(parts))
-        sys.stderr.flush()
+        self.log.status("batch: " + ", ".join(parts))
 
     def summary(self) -> str:
         parts = [f"{self.done()} lines"]
@@ -298,39 +265,25 @@ class Batch:
         return 0
 
 
-def run_batch(settings: Settings, key: str, log: Log) -> int:
-    """--batch as the settings ask: one request per input line; the batch's exit code."""
+def run_batch(settings: Settings, plan: RequestPlan, key: str, log: Log) -> int:
+    """--batch as the settings ask: one request per input line, each built by ``plan``;
+    the batch's exit code."""
+    from gpt_pipe.client import Client
     from gpt_pipe.files import open_read, read_lines
     from gpt_pipe.output import KeepText, Scrub, Sink
     from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, SharedGate, run_with_retries
     from gpt_pipe.process import start_streaming
-    from gpt_pipe.run import make_client
-    from gpt_pipe.usage import usage_request
 
-    base: dict[str, Any] = {"model": settings.model, "stream": True}
-    base.update(usage_request(settings.base_url))  # results carry usage: ask for it
-    base.update(settings.body)
-    if settings.system is not None:
-        base["_system"] = settings.system
-    checker = None
-    if settings.schema:
-        from gpt_pipe import schema as schemas
-        from gpt_pipe.run import read_value_file
-
-        value = schemas.load(settings.schema, lambda path: read_value_file(path, settings))
-        checker = schemas.Checker(value)
-        base.update(schemas.request_fields(value, settings.schema_mode))
-        if settings.schema_mode == "prompt":
-            base["_schema_system"] = schemas.system_text(value, None)
+    checker = plan.checker()
     policy = RetryPolicy(settings.retries, settings.max_retry_wait, gate=SharedGate(),
                          retries_invalid=settings.retries_invalid)
     local = threading.local()  # a requests Session is not for sharing between threads
 
     def run_one(body: dict[str, Any], label: str) -> dict[str, Any]:
         if not hasattr(local, "client"):
-            local.client = make_client(settings, key, log, keep_alive=True)  # one kept connection per worker
+            local.client = Client.for_settings(settings, key, log, keep_alive=True)  # one kept connection per worker
         info = RunInfo(body["model"], label=label)
-        kept: Any  # keeps the text, writes nothing; with --schema, checks it too
+        kept: KeepText  # keeps the text, writes nothing; with --schema, checks it too
         if checker is None:
             kept = KeepText(Sink(None), settings.max_answer)
         else:
@@ -351,17 +304,17 @@ def run_batch(settings: Settings, key: str, log: Log) -> int:
 
     source = settings.batch
     if source == "-":
-        if sys.stdin is None or sys.stdin.isatty():
+        if sys.stdin is None or is_terminal(0):
             raise GptPipeError("--batch without FILE reads its lines from stdin, which is a terminal", ExitCode.USAGE)
         stream: Any = sys.stdin.buffer
     else:
-        path = os.path.expanduser(source or "")
+        path = source or ""
         stream = open_read(path, f"--batch file {source}", ExitCode.DATAERR, settings.file_wait)  # closed at exit
-    progress = bool(sys.stderr and sys.stderr.isatty())
+    progress = sys.stderr is not None and is_terminal(2)
     total = _count_lines(source) if progress and source != "-" else None
-    output = Output(os.path.expanduser(settings.output) if settings.output else None, settings.file_wait)
+    output = Output(settings.output, settings.file_wait)
     skip = done_ids(output.path) if settings.resume and output.path else set()
-    batch = Batch(run_one, base, settings.parallel, settings.keep_order, output, log, skip, progress, total,
+    batch = Batch(run_one, plan, settings.parallel, settings.keep_order, output, log, skip, progress, total,
                   settings.batch_text)
     start_streaming()
     code = batch.run(read_lines(stream))
@@ -373,7 +326,7 @@ def _count_lines(path: str | None) -> int | None:
     """The number of lines to do, for the progress line's total and ETA (a regular file's)."""
     from gpt_pipe.files import is_regular, read_lines
 
-    path = os.path.expanduser(path or "")
+    path = path or ""
     if not is_regular(path):
         return None
     try:

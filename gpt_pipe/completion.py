@@ -13,10 +13,9 @@ _PLAIN = r"[A-Za-z0-9._:/@+-]+"
 
 def models_cache_path() -> str:
     """$XDG_CACHE_HOME/gpt-pipe/models, else ~/.cache/gpt-pipe/models."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if not base or not os.path.isabs(base):
-        base = os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "gpt-pipe", "models")
+    from gpt_pipe.paths import cache_dir
+
+    return os.path.join(cache_dir(), "models")
 
 
 def cache_models(models: list[str]) -> None:

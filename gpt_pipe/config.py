@@ -1,5 +1,7 @@
-"""Where each setting comes from: the config file, the environment and a chosen profile,
-merged into click's ``default_map`` (the command line beats them all).
+"""The one config reader: the config file, the environment and a chosen profile, checked
+by the option table and merged into click's ``default_map`` (the command line beats them
+all). early.py reads the config through here too, so a config this refuses opens no
+connection.
 
 Precedence, lowest first: defaults, the config file's top level, the environment
 (GREENPT_MODEL, GREENPT_BASE_URL, GPT_PIPE_RETRIES), the chosen profile
@@ -7,67 +9,78 @@ Precedence, lowest first: defaults, the config file's top level, the environment
 sets one option of an exclusive group (the output modes, the key sources) replaces the
 whole group of the layers below it. Every value is checked where it comes from: a bad
 one is exit 78 naming the file (or variable) and the key.
+
+Standard library only: no click here.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable
-from typing import Any
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
+from gpt_pipe.options import OPTIONS, Option, exclusive
+from gpt_pipe.paths import config_path
 
-ENVIRONMENT = {"model": "GREENPT_MODEL", "base_url": "GREENPT_BASE_URL", "retries": "GPT_PIPE_RETRIES"}
-PROFILE_VARIABLE = "GPT_PIPE_PROFILE"
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-# Options of which one at a time applies: a layer that sets one replaces the others below it.
-EXCLUSIVE = (("text", "full", "jsonl", "json_"), ("api_key_file", "api_key_cmd"))
-
-# Never from a file: what one invocation does, not how gpt-pipe is set up.
-NOT_IN_CONFIG = frozenset({"prompt", "list_models", "version", "help", "replay", "dry_run", "batch", "resume",
-                           "profile", "new", "continue_"})
-
-
-def config_path() -> str:
-    base = os.environ.get("XDG_CONFIG_HOME", "")
-    if not base or not os.path.isabs(base):
-        base = os.path.join(os.path.expanduser("~"), ".config")
-    return os.path.join(base, "gpt-pipe", "config.toml")
+MAX_CONFIG = 1 << 20
+# Config keys: each option's key (json, not json_), also written with dashes.
+_KEYS = {option.key: option for option in OPTIONS if option.config}
 
 
 class Layers:
-    """The merged defaults, and what the chosen profile set (its key source beats
-    GREENPT_API_KEY, as one named on the command line does)."""
+    """The merged values (dest -> value, converted), which of them the chosen profile
+    set (its key source beats GREENPT_API_KEY, as one named on the command line does),
+    and the warnings to show (unknown keys)."""
 
     def __init__(self) -> None:
         self.default_map: dict[str, Any] = {}
         self.from_profile: set[str] = set()
         self.profile: str | None = None
+        self.warnings: list[str] = []
 
 
-def load(params: dict[str, Any], profile: str | None, warn: Callable[[str], None]) -> Layers:
-    """Read the config file and the environment into a ``default_map`` for ``params``
-    (click parameter name -> click.Parameter). Exit 78 for anything invalid."""
+_loaded: dict[str | None, Layers | GptPipeError] = {}
+
+
+def load(profile: str | None) -> Layers:
+    """Read the config file and the environment (once per process for each profile: the
+    early connection's reading serves the run). Exit 78 for anything invalid."""
+    cached = _loaded.get(profile)
+    if cached is None:
+        try:
+            cached = _load(profile)
+        except GptPipeError as exc:
+            cached = exc
+        _loaded[profile] = cached
+    if isinstance(cached, GptPipeError):
+        raise cached
+    return cached
+
+
+def _load(profile: str | None) -> Layers:
     layers = Layers()
     path = config_path()
     table = _read(path)
     profiles = table.pop("profile", {}) if isinstance(table.get("profile"), dict) else {}
     name = os.path.basename(path)
     merged: dict[str, Any] = {}
-    _merge(merged, _checked(table, params, name, warn))
+    _merge(merged, _checked(table, name, layers.warnings))
     environment = {}
-    for key, variable in ENVIRONMENT.items():
-        value = os.environ.get(variable)
+    for option in OPTIONS:
+        value = os.environ.get(option.env) if option.env else None
         if value is not None and value.strip():
-            environment[key] = _convert(params[key], value.strip(), variable, key, from_text=True)
+            environment[option.dest] = convert(option, value.strip(), option.env or "", True)
     _merge(merged, environment)
     if profile:
         chosen = profiles.get(profile)
         if not isinstance(chosen, dict):
-            known = ", ".join(sorted(profiles)) or "none"
-            raise GptPipeError(f"{name}: no profile {profile!r} (profiles: {known})", ExitCode.CONFIG)
-        settings = _checked(chosen, params, f"{name} [profile.{profile}]", warn)
+            known = sorted(profiles)
+            shown = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+            raise GptPipeError(f"{name}: no profile {profile[:100]!r} (profiles: {shown or 'none'})", ExitCode.CONFIG)
+        settings = _checked(chosen, f"{name} [profile.{profile}]", layers.warnings)
         _merge(merged, settings)
         layers.from_profile = set(settings)
         layers.profile = profile
@@ -76,13 +89,26 @@ def load(params: dict[str, Any], profile: str | None, warn: Callable[[str], None
 
 
 def _read(path: str) -> dict[str, Any]:
+    """The file's table; {} when there is none. Only a regular file is read (a FIFO would
+    hang every run), at most MAX_CONFIG bytes."""
+    import stat
+
     try:
-        with open(path, "rb") as f:
-            data = f.read(1 << 20)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         return {}
     except OSError as exc:
         raise GptPipeError(f"cannot read config file {path}: {exc.strerror}", ExitCode.CONFIG) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise GptPipeError(f"config file {path} is not a regular file", ExitCode.CONFIG)
+        data = os.read(fd, MAX_CONFIG + 1)
+    except OSError as exc:
+        raise GptPipeError(f"cannot read config file {path}: {exc.strerror}", ExitCode.CONFIG) from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_CONFIG:
+        raise GptPipeError(f"config file {path} is larger than {MAX_CONFIG >> 20} MiB", ExitCode.CONFIG)
     try:
         import tomllib  # type: ignore[import-not-found]
     except ModuleNotFoundError:  # Python 3.10
@@ -94,64 +120,53 @@ def _read(path: str) -> dict[str, Any]:
 
 
 def _merge(merged: dict[str, Any], layer: dict[str, Any]) -> None:
-    for group in EXCLUSIVE:
-        if any(layer.get(key) for key in group):
-            for key in group:
-                merged.pop(key, None)
+    for group in exclusive().values():
+        if any(layer.get(dest) for dest in group):
+            for dest in group:
+                merged.pop(dest, None)
     merged.update(layer)
 
 
-def _checked(table: dict[str, Any], params: dict[str, Any], where: str, warn: Callable[[str], None]) -> dict:
+def _checked(table: dict[str, Any], where: str, warnings: list[str]) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     for key, value in table.items():
-        name = key.replace("-", "_")
-        name = name + "_" if name in ("json", "continue") else name
-        param = params.get(name)
-        if param is None or name in NOT_IN_CONFIG:
-            warn(f"{where}: unknown setting {key!r} ignored")
+        option = _KEYS.get(key.replace("-", "_"))
+        if option is None:
+            shown = key if len(key) <= 60 else key[:60] + "…"
+            warnings.append(f"{where}: unknown setting {shown!r} ignored")
             continue
-        if name == "option" and isinstance(value, dict):
-            value = [f"{k}={json.dumps(v)}" for k, v in value.items()]
-        elif name in ("option", "stop") and isinstance(value, str):
+        if option.dest == "option" and isinstance(value, dict):
+            import json
+
+            try:
+                value = [f"{k}={json.dumps(v)}" for k, v in value.items()]
+            except (ValueError, RecursionError):
+                raise GptPipeError(f"{where}: {key}: a value JSON cannot carry", ExitCode.CONFIG) from None
+        elif option.multiple and isinstance(value, str):
             value = [value]
-        settings[name] = _convert(param, value, where, key)
-        if name in ("api_key_file", "messages", "conversation", "tee", "ca_bundle") and settings[name]:
-            settings[name] = os.path.expanduser(settings[name])
+        settings[option.dest] = convert(option, value, where, False, key)
     return settings
 
 
-def _convert(param: Any, value: Any, where: str, key: str, from_text: bool = False) -> Any:
-    """``value`` as ``param`` takes it, or exit 78: ``config.toml: temperature: not a number: 'hot'``."""
-    import click
-
-    if param.multiple:
+def convert(option: Option, value: Any, where: str, from_text: bool, key: str | None = None) -> Any:
+    """``value`` as ``option`` takes it, or exit 78: ``config.toml: temperature: not a number: 'hot'``."""
+    key = key or option.key
+    if option.multiple and not from_text:
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise GptPipeError(f"{where}: {key}: not a list of strings: {value!r}", ExitCode.CONFIG)
-        return [_convert_one(param, item, where, key, click, True) for item in value]
-    return _convert_one(param, value, where, key, click, from_text)
+            raise GptPipeError(f"{where}: {key}: not a list of strings: {_shown(value)}", ExitCode.CONFIG)
+        return [convert_one(option, item, where, key, True) for item in value]
+    return convert_one(option, value, where, key, from_text)
 
 
-def _convert_one(param: Any, value: Any, where: str, key: str, click: Any, from_text: bool) -> Any:
-    if param.is_flag:
-        if not isinstance(value, bool):
-            raise GptPipeError(f"{where}: {key}: not true or false: {value!r}", ExitCode.CONFIG)
-        return value
-    kind = param.type.name
-    wanted = ("a number" if "float" in kind else "a whole number" if "integer" in kind
-              else "a size (like 4M or 512K)" if kind == "size" else "a string")
-    if isinstance(value, bool) or (wanted == "a string" and not isinstance(value, str)) \
-            or (wanted == "a whole number" and isinstance(value, float)) \
-            or (not from_text and wanted != "a string" and not isinstance(value, (int, float))
-                and not (kind == "size" and isinstance(value, str))):
-        raise GptPipeError(f"{where}: {key}: not {wanted}: {value!r}", ExitCode.CONFIG)
-    if from_text and wanted in ("a number", "a whole number"):
-        try:
-            float(value) if wanted == "a number" else int(value)
-        except ValueError:
-            raise GptPipeError(f"{where}: {key}: not {wanted}: {value!r}", ExitCode.CONFIG) from None
+def convert_one(option: Option, value: Any, where: str, key: str, from_text: bool) -> Any:
     try:
-        return param.type.convert(value, param, None)
-    except click.BadParameter as exc:
-        if wanted in ("a number", "a whole number"):  # a number, but not one this option takes
-            raise GptPipeError(f"{where}: {key}: out of range: {value!r} ({exc.message})", ExitCode.CONFIG) from None
-        raise GptPipeError(f"{where}: {key}: not {wanted}: {value!r}", ExitCode.CONFIG) from None
+        return option.convert(value, from_text)
+    except ValueError as exc:
+        what, why = (exc.args + ("",))[:2]
+        raise GptPipeError(f"{where}: {key}: {what}: {_shown(value)}" + (f" ({why})" if why else ""),
+                           ExitCode.CONFIG) from None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 100 else text[:100] + "…"

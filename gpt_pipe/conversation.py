@@ -24,10 +24,9 @@ from gpt_pipe.safejson import loads
 def default_conversation() -> str:
     """--continue's file: $XDG_STATE_HOME/gpt-pipe/conversation.jsonl, else under
     ~/.local/state (the directory is made, 0700, before the first run writes it)."""
-    base = os.environ.get("XDG_STATE_HOME", "")
-    if not base or not os.path.isabs(base):
-        base = os.path.join(os.path.expanduser("~"), ".local", "state")
-    return os.path.join(base, "gpt-pipe", "conversation.jsonl")
+    from gpt_pipe.paths import state_dir
+
+    return os.path.join(state_dir(), "conversation.jsonl")
 
 
 def read_conversation(path: str, warn: Callable[[str], None], wait: float = FILE_WAIT) -> list[dict[str, Any]]:

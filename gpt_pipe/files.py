@@ -11,8 +11,9 @@ import stat
 import time
 from typing import BinaryIO
 
+from gpt_pipe.clock import Deadline
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
-from gpt_pipe.settings import FILE_WAIT
+from gpt_pipe.options import FILE_WAIT
 
 # Inputs the user gives: a prompt on stdin, a messages or conversation file, a batch or
 # replay line. The API takes far less; this only stops /dev/zero from filling the memory.
@@ -21,7 +22,7 @@ MAX_KEY_FILE = 65536
 
 
 def too_large_input(what: str, cap: int, code: ExitCode) -> GptPipeError:
-    from gpt_pipe.sse import format_size
+    from gpt_pipe.options import format_size
 
     return GptPipeError(f"{what} is larger than {format_size(cap)}; nothing was sent", code)
 
@@ -67,14 +68,14 @@ def read_capped(path: str, what: str, cap: int, code: ExitCode, wait: float = FI
 
 
 def _read_pipe(fd: int, what: str, cap: int, code: ExitCode, wait: float) -> bytes:
-    deadline = time.monotonic() + wait
+    deadline = Deadline(wait)
     pieces: list[bytes] = []
     size = 0
     os.set_blocking(fd, False)
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLHUP)
     while size <= cap:
-        left = deadline - time.monotonic()
+        left = deadline.left() or 0
         if left <= 0 or not poller.poll(max(1, int(left * 1000))):
             raise GptPipeError(f"cannot read {what}: it did not end within {wait:g} s", code)
         try:
@@ -101,7 +102,7 @@ def read_stream(stream: BinaryIO, what: str, cap: int, code: ExitCode) -> bytes:
 def open_append(path: str, what: str, wait: float = FILE_WAIT) -> int:
     """A descriptor appending to ``path``, created 0600 (logs of prompts and answers are
     private). A FIFO with no reader is tried again until ``wait`` s have passed."""
-    deadline = time.monotonic() + wait
+    deadline = Deadline(wait)
     pause = 0.01
     while True:
         try:
@@ -110,7 +111,7 @@ def open_append(path: str, what: str, wait: float = FILE_WAIT) -> int:
         except OSError as exc:
             import errno
 
-            if exc.errno != errno.ENXIO or time.monotonic() >= deadline:
+            if exc.errno != errno.ENXIO or deadline.passed():
                 why = "no process reads that FIFO" if exc.errno == errno.ENXIO else exc.strerror
                 raise GptPipeError(f"cannot open {what}: {why}", ExitCode.IOERR) from None
         time.sleep(pause)
@@ -122,14 +123,14 @@ def open_append(path: str, what: str, wait: float = FILE_WAIT) -> int:
 def lock(fd: int, exclusive: bool, what: str, wait: float = FILE_WAIT) -> None:
     """flock ``fd``, waiting at most ``wait`` s for another process to let go."""
     mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
-    deadline = time.monotonic() + wait
+    deadline = Deadline(wait)
     pause = 0.01
     while True:
         try:
             fcntl.flock(fd, mode)
             return
         except BlockingIOError:
-            if time.monotonic() >= deadline:
+            if deadline.passed():
                 raise GptPipeError(
                     f"{what} is locked by another process; gave up after {wait:g} s (--file-wait)",
                     ExitCode.TEMPFAIL,
@@ -186,3 +187,16 @@ def read_lines(stream: BinaryIO, cap: int = MAX_INPUT):  # type: ignore[no-untyp
             yield number, None
         elif raw.strip():
             yield number, raw
+
+
+def read_value_file(path: str, wait: float = FILE_WAIT) -> str:
+    """A file named by @FILE (-o KEY=@FILE, --schema @FILE), read with the input cap."""
+    from gpt_pipe.paths import expand
+
+    path = expand(path) or path
+    data = read_capped(path, f"file {path} (a value that starts with '@' is written '@@')", MAX_INPUT,
+                       ExitCode.DATAERR, wait)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise GptPipeError(f"file {path} is not UTF-8 text", ExitCode.DATAERR) from None

@@ -1,5 +1,5 @@
 """--help: the options under headings, the examples, the exit codes and where the
-config file is; 80 columns."""
+config file is; 80 columns. Imported only when help is shown."""
 
 from __future__ import annotations
 
@@ -7,19 +7,10 @@ from typing import Any
 
 import click
 
+from gpt_pipe.options import groups
+
 # Each option's heading, in the order --help shows them (and gpt-pipe(1) follows).
-GROUPS: dict[str, tuple[str, ...]] = {
-    "Input": ("system", "messages", "no_stdin"),
-    "Output": ("text", "full", "jsonl", "json_", "no_newline", "show_reasoning", "usage", "raw_control"),
-    "Request": ("model", "temperature", "max_tokens", "top_p", "stop", "seed", "reasoning_effort", "option",
-                "schema", "schema_mode"),
-    "Conversation and logs": ("conversation", "continue_", "new", "tee", "replay"),
-    "Batch": ("batch", "batch_text", "parallel", "keep_order", "output", "resume"),
-    "Network and retries": ("base_url", "connect_timeout", "idle_timeout", "progress_timeout", "max_time", "retries",
-                            "retries_invalid", "max_retry_wait", "ca_bundle", "max_event", "max_answer", "file_wait"),
-    "Keys and config": ("api_key_file", "api_key_cmd", "profile"),
-    "Diagnostics": ("list_models", "dry_run", "quiet", "debug", "version", "help"),
-}
+GROUPS: dict[str, tuple[str, ...]] = groups()
 
 EXAMPLES = """\b
 Examples:
@@ -46,29 +37,30 @@ try again later, 76 protocol error, 77 not authorised, 78 configuration
 error, 130/143 interrupted, 141 reader closed stdout. See gpt-pipe(1)."""
 
 
-class GroupedCommand(click.Command):
-    """A click command whose --help lists its options under GROUPS' headings and ends
-    with the config file's location."""
+def format_options(command: click.Command, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    """The options under GROUPS' headings."""
+    records = {"help" if "--help" in getattr(param, "opts", ()) else param.name: param.get_help_record(ctx)
+               for param in command.get_params(ctx)}
+    # One column width for every heading, so the descriptions line up down the page.
+    width = min(26, max(len(record[0]) for record in records.values() if record))
+    for heading, names in GROUPS.items():
+        rows = [(record[0].ljust(width), record[1]) for name in names if (record := records.get(name))]
+        if rows:
+            with formatter.section(heading):
+                formatter.write_dl(rows, col_max=width)
 
-    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        records = {"help" if "--help" in getattr(param, "opts", ()) else param.name: param.get_help_record(ctx)
-                   for param in self.get_params(ctx)}
-        # One column width for every heading, so the descriptions line up down the page.
-        width = min(26, max(len(record[0]) for record in records.values() if record))
-        for heading, names in GROUPS.items():
-            rows = [(record[0].ljust(width), record[1]) for name in names if (record := records.get(name))]
-            if rows:
-                with formatter.section(heading):
-                    formatter.write_dl(rows, col_max=width)
 
-    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        super().format_epilog(ctx, formatter)
-        from gpt_pipe.config import config_path
+def format_epilog(formatter: click.HelpFormatter) -> None:
+    """The examples, the exit codes, and the config file's location."""
+    from gpt_pipe.paths import config_path
 
-        formatter.write_paragraph()
-        with formatter.indentation():
-            formatter.write_text(f"\b\nConfig file, with [profile.NAME] tables for --profile:\n{config_path()}\n"
-                                 "(that is $XDG_CONFIG_HOME/gpt-pipe/config.toml, else ~/.config/...)")
+    formatter.write_paragraph()
+    with formatter.indentation():
+        formatter.write_text(EXAMPLES)
+    formatter.write_paragraph()
+    with formatter.indentation():
+        formatter.write_text(f"\b\nConfig file, with [profile.NAME] tables for --profile:\n{config_path()}\n"
+                             "(that is $XDG_CONFIG_HOME/gpt-pipe/config.toml, else ~/.config/...)")
 
 
 def grouped_names() -> list[str]:

@@ -8,11 +8,13 @@ import os
 import re
 import stat
 from collections.abc import Callable
-from typing import Any
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
+from gpt_pipe.options import KEY_VARIABLE
 
-KEY_VARIABLE = "GREENPT_API_KEY"
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from gpt_pipe.settings import Settings
 
 # A "key" this short is a placeholder for a local server (sk-x, dummy): scrubbing it
 # would mangle ordinary words, and it guards nothing.
@@ -25,7 +27,7 @@ def redact(key: str) -> str:
     return f"{prefix}…{key[-4:]}" if len(key) >= 12 else f"{prefix}…"
 
 
-def api_key(settings: Any, warn: Callable[[str], None]) -> str:
+def api_key(settings: Settings, warn: Callable[[str], None]) -> str:
     """The key: a source named by flag, else GREENPT_API_KEY, else one from the config file.
 
     ``settings`` gives ``api_key_file``, ``api_key_cmd`` and ``key_from_flag``.
@@ -36,7 +38,7 @@ def api_key(settings: Any, warn: Callable[[str], None]) -> str:
     elif settings.api_key_cmd:
         key = key_from_command(settings.api_key_cmd)
     elif settings.api_key_file:
-        key = key_from_file(os.path.expanduser(settings.api_key_file), warn)
+        key = key_from_file(settings.api_key_file, warn)
     else:
         hint = ""
         if os.environ.get("OPENAI_API_KEY", "").strip():
@@ -79,8 +81,8 @@ def key_from_command(command: str, wait: float = KEY_COMMAND_WAIT) -> str:
     holding stdout (an agent the command started) must not hold gpt-pipe too."""
     import subprocess
     import tempfile
-    import time
 
+    from gpt_pipe.clock import Deadline
     from gpt_pipe.files import MAX_KEY_FILE
 
     try:
@@ -95,7 +97,7 @@ def key_from_command(command: str, wait: float = KEY_COMMAND_WAIT) -> str:
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     os.set_blocking(fd, False)
-    deadline = time.monotonic() + wait
+    deadline = Deadline(wait)
     out = b""
     ended = False
     import select
@@ -103,7 +105,7 @@ def key_from_command(command: str, wait: float = KEY_COMMAND_WAIT) -> str:
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLHUP)
     while b"\n" not in out.lstrip(b"\r\n") and len(out) <= MAX_KEY_FILE:
-        left = deadline - time.monotonic()
+        left = deadline.left() or 0
         if left <= 0:
             proc.kill()
             raise GptPipeError(f"--api-key-cmd printed no key within {wait:g} s", ExitCode.CONFIG)
@@ -119,7 +121,7 @@ def key_from_command(command: str, wait: float = KEY_COMMAND_WAIT) -> str:
     status = proc.poll()
     if ended and status is None:
         try:
-            status = proc.wait(max(0.0, deadline - time.monotonic()))
+            status = proc.wait(max(0.0, deadline.left() or 0))
         except subprocess.TimeoutExpired:
             status = None
     proc.stdout.close()

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from gpt_pipe.keys import Secrets
+from gpt_pipe.terminal import is_terminal
 
 
 class Log:
@@ -24,7 +25,7 @@ class Log:
     def start_waiting(self) -> None:
         """On a terminal, show that the request is out and no text has come yet; erased by
         the first answer text or by anything else said on stderr."""
-        if not self.quiet and not self.debugging and sys.stderr is not None and sys.stderr.isatty():
+        if not self.quiet and not self.debugging and sys.stderr is not None and is_terminal(2):
             self._waiting = _Waiting(self._emit)
 
     def answer_started(self) -> None:
@@ -40,6 +41,12 @@ class Log:
     def watch_stdout(self, ended_line: bool) -> None:
         """Sink.line_watch: stdout (a terminal, like stderr) got text that did or did not end its line."""
         self.stdout_open = not ended_line
+
+    def status(self, text: str) -> None:
+        """A line of gpt-pipe's own that the next one replaces (--batch progress on a
+        terminal); ``status("")`` erases it."""
+        self.end_stream()
+        self._emit(f"\r\033[K{'gpt-pipe: ' + text if text else ''}")
 
     def set_secret(self, key: str) -> None:
         self.secrets.set_key(key)
@@ -91,7 +98,7 @@ class Log:
         self._raw(text)
 
     def _raw(self, text: str) -> None:
-        from gpt_pipe.terminal import neutralize  # on the first line said: most runs say none
+        from gpt_pipe.terminal import neutralize
 
         self._emit(neutralize(self.secrets.scrub(text)))
 

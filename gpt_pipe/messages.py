@@ -17,7 +17,9 @@ def read_stdin() -> bytes | None:
     if stdin is None:
         return None
     try:
-        if stdin.isatty():
+        from gpt_pipe.terminal import is_terminal
+
+        if is_terminal(0):
             return None
         from gpt_pipe.early import stdin_head
         from gpt_pipe.files import MAX_INPUT, read_stream
@@ -108,16 +110,4 @@ def check_messages(messages: list[Any], what: str) -> list[dict[str, Any]]:
                 f"{what}: message {number} needs \"content\" (a string, an array of parts or null)",
                 ExitCode.DATAERR,
             )
-    return messages
-
-
-def build_messages(
-    system: str | None, history: list[dict[str, Any]], prompt: str
-) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
-    if system is not None:
-        messages.append({"role": "system", "content": check_text(system, "the --system text")})
-    messages.extend(history)
-    if prompt.strip():
-        messages.append({"role": "user", "content": prompt})
     return messages

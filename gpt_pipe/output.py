@@ -150,7 +150,7 @@ class TextBuffer:
     def add(self, text: str) -> None:
         self._size += len(text)
         if self._size > self._limit:
-            from gpt_pipe.sse import format_size
+            from gpt_pipe.options import format_size
 
             self.clear()
             raise GptPipeError(

@@ -12,14 +12,20 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gpt_pipe.client import Client, EndReads, Progress, Stalled, iter_body
+from gpt_pipe.body import EndReads, Progress, Stalled, iter_body
+from gpt_pipe.clock import Deadline
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
 from gpt_pipe.log import Log
 from gpt_pipe.output import Sink
 from gpt_pipe.sse import SSEParser, too_large
 from gpt_pipe.stream import StreamDecoder
+
+if TYPE_CHECKING:
+    import requests
+
+    from gpt_pipe.client import Client
 
 # Once choice 0 has its finish reason, only the usage chunk and [DONE] can follow, and
 # they follow at once: a server that stalls after the answer must not hold the pipeline.
@@ -89,28 +95,27 @@ class MaxTime:
     def __init__(self, seconds: float | None, alarm: bool = True) -> None:
         self.seconds = seconds
         self.alarm = alarm
-        self.until: float | None = None
+        self.deadline = Deadline(None)  # set while armed
 
     def arm(self) -> None:
         if self.seconds:
-            self.until = time.monotonic() + self.seconds
+            self.deadline = Deadline(self.seconds)
             if self.alarm:
                 signal.signal(signal.SIGALRM, self._fire)
                 signal.setitimer(signal.ITIMER_REAL, self.seconds)
 
     def disarm(self) -> None:
         if self.seconds:
-            self.until = None
+            self.deadline.clear()
             if self.alarm:
                 signal.setitimer(signal.ITIMER_REAL, 0)
 
     def left(self) -> float | None:
         """Seconds left, or None without a limit."""
-        return None if self.until is None else self.until - time.monotonic()
+        return self.deadline.left()
 
     def expired(self) -> bool:
-        left = self.left()
-        return left is not None and left <= 0
+        return self.deadline.passed()
 
     @staticmethod
     def _fire(signum: int, frame: Any) -> None:
@@ -122,17 +127,18 @@ class SharedGate:
     holds back every worker's next request, so a throttled server is not hammered."""
 
     def __init__(self) -> None:
-        self._until = 0.0
+        self._deadline = Deadline(0)
         self._lock = threading.Lock()
 
     def hold(self, seconds: float) -> None:
         with self._lock:
-            self._until = max(self._until, time.monotonic() + seconds)
+            if (self._deadline.left() or 0) < seconds:
+                self._deadline = Deadline(seconds)
 
     def wait(self) -> None:
         while True:
             with self._lock:
-                left = self._until - time.monotonic()
+                left = self._deadline.left() or 0
             if left <= 0:
                 return
             time.sleep(left)
@@ -326,7 +332,7 @@ def _rest_of_body(head: bytes, reads: Iterator[bytes], cap: int) -> bytes:
     return b"".join(pieces)
 
 
-def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, sink: Sink, response: Any,
+def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, sink: Sink, response: requests.Response,
                  log: Log, max_time: MaxTime | None, info: RunInfo, progress: Progress, cap: int,
                  drain: bool = False) -> None:
     """Events until [DONE] or the body's end. With ``drain`` (kept connections), what
@@ -391,7 +397,7 @@ def _drain(reads: Iterator[bytes], limit: int = HOLD_BYTES) -> None:
             return
 
 
-def _more_waiting(response: Any) -> Any:
+def _more_waiting(response: requests.Response) -> Any:
     """A function that says, without blocking, whether the socket has unread bytes."""
     try:
         poller = select.poll()

@@ -16,6 +16,10 @@ from gpt_pipe.exitcodes import ExitCode, GptPipeError
 from gpt_pipe.safejson import loads
 from gpt_pipe.stream import StreamDecoder
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from gpt_pipe.output import Sink
+
 
 class Run:
     """One run of the log: its chunks (of the attempt that counts) and how it ended."""
@@ -87,7 +91,7 @@ def runs(lines: Iterable[tuple[int, bytes | None]], name: str, cap: int) -> Iter
         yield run
 
 
-def render(run: Run, sink: Any, on_reasoning: Callable[[str], None] | None) -> tuple[ExitCode, StreamDecoder,
+def render(run: Run, sink: Sink, on_reasoning: Callable[[str], None] | None) -> tuple[ExitCode, StreamDecoder,
                                                                                       str | None]:
     """Feed ``run`` to ``sink`` as the live run fed it; (exit code, decoder, warning).
     Raises GptPipeError for a run that ended in failure (after the sink has its text)."""

@@ -10,10 +10,18 @@ from typing import Any, BinaryIO
 
 from gpt_pipe import __version__
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
-from gpt_pipe.keys import KEY_VARIABLE, api_key, redact_url, url_password
+from gpt_pipe.keys import api_key, redact_url, url_password
 from gpt_pipe.log import Log
+from gpt_pipe.options import KEY_VARIABLE
 from gpt_pipe.process import Interrupted, start_streaming
 from gpt_pipe.settings import Settings
+from gpt_pipe.terminal import is_terminal
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from gpt_pipe.client import Client
+    from gpt_pipe.output import KeepText, Sink
+    from gpt_pipe.pipeline import RunInfo
 
 
 def run(settings: Settings, log: Log) -> int:
@@ -21,28 +29,27 @@ def run(settings: Settings, log: Log) -> int:
     log.secrets.hide(url_password(settings.base_url))
     if settings.replay is not None:
         return replay_log(settings, log)
-    body = None if settings.list_models or settings.batch is not None else build_request(settings, log)
+    if settings.batch is not None:
+        from gpt_pipe.batch import run_batch
+        from gpt_pipe.request import RequestPlan
+
+        plan = RequestPlan(settings, batch=True)
+        key = api_key(settings, log.warn)
+        log.set_secret(key)
+        return run_batch(settings, plan, key, log)
+    body = None if settings.list_models else build_request(settings, log)
     if settings.dry_run:
         return dry_run(settings, body)
     key = api_key(settings, log.warn)
     log.set_secret(key)
-    if settings.batch is not None:
-        from gpt_pipe.batch import run_batch
+    from gpt_pipe.client import Client
 
-        return run_batch(settings, key, log)
-    client = make_client(settings, key, log)
+    client = Client.for_settings(settings, key, log)
     out = stdout()
     if settings.list_models:
         return list_models(client, out, settings)
     assert body is not None
     return single_run(settings, client, body, out, log)
-
-
-def make_client(settings: Settings, key: str, log: Log, keep_alive: bool = False) -> Any:
-    from gpt_pipe.client import Client
-
-    return Client(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log,
-                  settings.ca_bundle, settings.progress_timeout, settings.max_event, keep_alive)
 
 
 def stdout() -> BinaryIO:
@@ -51,31 +58,24 @@ def stdout() -> BinaryIO:
     return sys.stdout.buffer
 
 
-def _is_terminal(out: BinaryIO) -> bool:
-    try:
-        return out.isatty()
-    except (OSError, ValueError):
-        return False
-
-
-def list_models(client: Any, out: BinaryIO, settings: Settings) -> int:
+def list_models(client: Client, out: BinaryIO, settings: Settings) -> int:
     from gpt_pipe.completion import cache_models
     from gpt_pipe.output import write_lines
 
     models = client.list_models()
-    write_lines(out, models, safe=_is_terminal(out) and not settings.raw_control)
+    write_lines(out, models, safe=is_terminal(1) and not settings.raw_control)
     cache_models(models)
     return ExitCode.OK
 
 
-def single_run(settings: Settings, client: Any, body: dict[str, Any], out: BinaryIO, log: Log) -> int:
+def single_run(settings: Settings, client: Client, body: dict[str, Any], out: BinaryIO, log: Log) -> int:
     from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, run_with_retries
 
     if settings.conversation:  # nothing is paid for that cannot be kept
         from gpt_pipe.conversation import default_conversation
         from gpt_pipe.files import check_writable
 
-        path = os.path.expanduser(settings.conversation)
+        path = settings.conversation
         if path == default_conversation():
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         check_writable(path, f"conversation file {path}")
@@ -99,7 +99,7 @@ def single_run(settings: Settings, client: Any, body: dict[str, Any], out: Binar
         from gpt_pipe.conversation import append_conversation
 
         exchange = [settings.user_message] if settings.user_message else []
-        append_conversation(os.path.expanduser(settings.conversation),
+        append_conversation(settings.conversation,
                             [*exchange, {"role": "assistant", "content": kept.text.text()}], log.warn,
                             settings.file_wait, fresh=settings.new)
     if settings.usage and info.decoder is not None:
@@ -111,7 +111,7 @@ def single_run(settings: Settings, client: Any, body: dict[str, Any], out: Binar
     return code
 
 
-def finished(settings: Settings, info: Any, log: Log) -> None:
+def finished(settings: Settings, info: RunInfo, log: Log) -> None:
     """An answer that finished other than with stop says so in one line (unless -q)."""
     from gpt_pipe.stream import finish_note
 
@@ -123,7 +123,7 @@ def finished(settings: Settings, info: Any, log: Log) -> None:
 def build_request(settings: Settings, log: Log) -> dict[str, Any]:
     """The request body: the messages from every input, the model and the other fields."""
     from gpt_pipe.files import MAX_INPUT, read_capped
-    from gpt_pipe.messages import build_messages, decode_input, load_messages, read_stdin, user_prompt
+    from gpt_pipe.messages import decode_input, load_messages, read_stdin, user_prompt
 
     history: list[dict[str, Any]] = []
     stdin_used = settings.no_stdin
@@ -132,13 +132,13 @@ def build_request(settings: Settings, log: Log) -> dict[str, Any]:
             data = read_stdin() or b""
             stdin_used = True
         else:
-            path = os.path.expanduser(settings.messages)
+            path = settings.messages
             data = read_capped(path, f"messages file {path}", MAX_INPUT, ExitCode.DATAERR, settings.file_wait)
         history = load_messages(data, settings.messages)
     if settings.conversation is not None and not settings.new:
         from gpt_pipe.conversation import read_conversation
 
-        history = read_conversation(os.path.expanduser(settings.conversation), log.warn,
+        history = read_conversation(settings.conversation, log.warn,
                                     settings.file_wait) + history
     stdin_bytes = None if stdin_used else read_stdin()
     if stdin_bytes is None and not settings.prompt and settings.messages is None and not stdin_used:
@@ -147,50 +147,23 @@ def build_request(settings: Settings, log: Log) -> dict[str, Any]:
     prompt = user_prompt(settings.prompt, stdin_text)
     if not prompt.strip() and settings.messages is None:
         raise GptPipeError("the prompt is empty; nothing was sent", ExitCode.USAGE)
-    system = settings.system
-    schema = None
-    if settings.schema:
-        from gpt_pipe import schema as schemas
+    from gpt_pipe.request import RequestPlan
 
-        schema = settings.schema_value = schemas.load(settings.schema, lambda path: read_value_file(path, settings))
-        if settings.schema_mode == "prompt":
-            system = schemas.system_text(schema, system)
-    messages = build_messages(system, history, prompt)
+    plan = RequestPlan(settings)
+    settings.schema_value = plan.schema
+    body = plan.single(history, prompt)
     if prompt.strip():
-        settings.user_message = messages[-1]
-    if not messages:
-        raise GptPipeError("nothing to send: the messages file is empty and there is no prompt", ExitCode.USAGE)
-    body: dict[str, Any] = {"model": settings.model, "messages": messages, "stream": True}
-    if settings.usage or settings.mode == "json":
-        from gpt_pipe.usage import usage_request
-
-        body.update(usage_request(settings.base_url))
-    if schema is not None:
-        body.update(schemas.request_fields(schema, settings.schema_mode))
-    body.update(settings.body)
+        settings.user_message = body["messages"][-1]
     return body
 
 
-def read_value_file(path: str, settings: Settings) -> str:
-    """A file named by @FILE (-o KEY=@FILE, --schema @FILE), read with the input cap."""
-    from gpt_pipe.files import MAX_INPUT, read_capped
-
-    path = os.path.expanduser(path)
-    data = read_capped(path, f"file {path} (a value that starts with '@' is written '@@')", MAX_INPUT,
-                       ExitCode.DATAERR, settings.file_wait)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise GptPipeError(f"file {path} is not UTF-8 text", ExitCode.DATAERR) from None
-
-
-def make_sink(settings: Settings, out: BinaryIO, info: Any, log: Log) -> tuple[Any, Any]:
+def make_sink(settings: Settings, out: BinaryIO, info: RunInfo, log: Log) -> tuple[Sink, KeepText | None]:
     """The output mode's sink, teed to the --tee file, keeping the text for -c, with the key
     scrubbed in front of it all; and the KeepText (or None) that holds the text for -c."""
     from gpt_pipe.output import FullSink, JsonlSink, JsonSink, KeepText, Scrub, TextSink
 
-    safe = _is_terminal(out) and not settings.raw_control
-    sink: Any
+    safe = is_terminal(1) and not settings.raw_control
+    sink: Sink
     if settings.mode == "json":
         sink = JsonSink(out, info, log.scrub, safe, settings.max_answer)
     elif settings.mode == "full":
@@ -199,13 +172,13 @@ def make_sink(settings: Settings, out: BinaryIO, info: Any, log: Log) -> tuple[A
         sink = JsonlSink(out, safe=safe)
     else:
         sink = TextSink(out, settings.newline, safe)
-    if _is_terminal(out) and sys.stderr is not None and sys.stderr.isatty():
+    if is_terminal(1) and is_terminal(2):
         sink.line_watch = log.watch_stdout  # a stderr line never starts after partial text on the screen
     if settings.tee:
         from gpt_pipe.files import open_append
         from gpt_pipe.output import TeeSink
 
-        path = os.path.expanduser(settings.tee)
+        path = settings.tee
         fd = open_append(path, f"--tee file {path}", settings.file_wait)
         sink = TeeSink(sink, JsonlSink(os.fdopen(fd, "wb"), name=path), settings.model)  # open for the whole run
     kept = None
@@ -230,11 +203,11 @@ def replay_log(settings: Settings, log: Log) -> int:
 
     if settings.replay == "-":
         stdin = sys.stdin
-        if stdin is None or stdin.isatty():
+        if stdin is None or is_terminal(0):
             raise GptPipeError("--replay - needs a chunk log on stdin", ExitCode.USAGE)
         stream: Any = stdin.buffer
     else:
-        path = os.path.expanduser(settings.replay or "")
+        path = settings.replay or ""
         stream = open_read(path, f"--replay file {path}", ExitCode.DATAERR, settings.file_wait)  # closed at exit
     name = f"--replay {settings.replay}"
     code: int | None = None
@@ -292,5 +265,5 @@ def dry_run(settings: Settings, body: dict[str, Any] | None) -> int:
                                "carry", ExitCode.DATAERR) from None
         words += ["-d", shlex.quote(data)]
     out = stdout()
-    write_lines(out, [" ".join(words)], safe=_is_terminal(out) and not settings.raw_control)
+    write_lines(out, [" ".join(words)], safe=is_terminal(1) and not settings.raw_control)
     return ExitCode.OK

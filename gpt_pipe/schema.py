@@ -10,6 +10,10 @@ from typing import Any
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
 from gpt_pipe.output import KeepText, Sink
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from gpt_pipe.pipeline import RunInfo
+
 # The concise form's types: `name` alone is a string.
 TYPES: dict[str, dict[str, Any]] = {
     "string": {"type": "string"},
@@ -124,7 +128,7 @@ class SchemaCheck(KeepText):
     is completed (so --full and --json write nothing for an answer that does not match).
     The parsed value goes to ``info.parsed``."""
 
-    def __init__(self, main: Sink, checker: Checker, info: Any, limit: int) -> None:
+    def __init__(self, main: Sink, checker: Checker, info: RunInfo, limit: int) -> None:
         super().__init__(main, limit)
         self._checker = checker
         self._info = info

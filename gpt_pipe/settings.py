@@ -7,13 +7,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds that early.py needs before the connection starts
     from typing import Any
 
-DEFAULT_BASE_URL = "https://api.greenpt.ai/v1"
-DEFAULT_MODEL = "green-l"
-
-# The default bound on waiting for a file: a FIFO's other end, data from a process
-# substitution, a lock another gpt-pipe holds on a conversation file.
-FILE_WAIT = 30.0
-
 
 class Settings:
     """Every option under its parameter name, and what is derived from them (a plain
@@ -60,10 +53,16 @@ class Settings:
     retries_invalid: int
 
     def __init__(self, opts: dict[str, Any], key_from_flag: bool) -> None:
+        from gpt_pipe.options import BY_DEST
+        from gpt_pipe.paths import expand
+
         self.__dict__.update(opts)
+        for dest, value in opts.items():  # file names: ~ expanded here, once
+            option = BY_DEST.get(dest)
+            if option is not None and option.kind in ("path", "optional"):
+                setattr(self, dest, expand(value))
         self.key_from_flag = key_from_flag  # a key source named on the command line beats GREENPT_API_KEY
         self.mode = "full" if opts["full"] else "jsonl" if opts["jsonl"] else "json" if opts["json_"] else "text"
         self.newline: bool = not opts["no_newline"]
         self.user_message: dict[str, Any] | None = None  # the new prompt, for --conversation
-        self.body: dict[str, Any] = {}  # request fields from the sampling options and -o
         self.schema_value: dict[str, Any] | None = None  # --schema, once read and checked

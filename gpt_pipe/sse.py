@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
+from gpt_pipe.options import format_size
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -176,14 +177,6 @@ def too_large(what: str, cap: int) -> GptPipeError:
         f"protocol error: {what} is larger than {format_size(cap)} (--max-event raises the cap)",
         ExitCode.PROTOCOL,
     )
-
-
-def format_size(size: int) -> str:
-    """``4 MiB``, ``512 KiB``, ``100 bytes``: a size as a user wrote it."""
-    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= factor and size % factor == 0:
-            return f"{size // factor} {unit}"
-    return f"{size} bytes"
 
 
 def iter_events(reads: Iterable[bytes]) -> Iterator[Event]:

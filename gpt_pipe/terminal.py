@@ -1,11 +1,26 @@
 """Text a server controls, made harmless for a terminal: control characters (C0 but tab
 and newline, DEL, C1) and bidirectional overrides are shown escaped, so no answer, error
 message or header can write the clipboard (OSC 52), hide a link (OSC 8), retitle or clear
-the screen, or reorder what the user reads. Pure."""
+the screen, or reorder what the user reads. And the one place that asks whether stdin,
+stdout or stderr is a terminal (once per run)."""
 
 from __future__ import annotations
 
+import os
 import re
+
+_TERMINALS: dict[int, bool] = {}
+
+
+def is_terminal(fd: int) -> bool:
+    """Whether fd 0, 1 or 2 is a terminal (a closed one is not), asked once per run."""
+    answer = _TERMINALS.get(fd)
+    if answer is None:
+        try:
+            answer = _TERMINALS[fd] = os.isatty(fd)
+        except (OSError, ValueError):
+            answer = _TERMINALS[fd] = False
+    return answer
 
 _UNSAFE = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|\r(?!\n)"
 

@@ -14,7 +14,9 @@ def usage_request(base_url: str) -> dict[str, Any]:
     """The request fields that make the server report usage: GreenPT always ends a stream
     with usage (and impact); OpenAI-compatible servers send it only when asked, so it is
     asked for only when it will be shown, and never of GreenPT."""
-    host = base_url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0].lower()
+    from gpt_pipe.urls import hostname
+
+    host = hostname(base_url).lower()
     if host == "greenpt.ai" or host.endswith(".greenpt.ai"):
         return {}
     return {"stream_options": {"include_usage": True}}

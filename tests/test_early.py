@@ -135,27 +135,6 @@ def test_a_server_that_closed_the_early_connection_gets_a_new_one(run):
     assert (r.code, r.out) == (0, b"fresh\n")
 
 
-def test_the_option_table_matches_the_command():
-    import click
-
-    from gpt_pipe import early
-    from gpt_pipe.cli import command
-
-    for param in command.params:
-        if not isinstance(param, click.Option):
-            continue
-        for name in param.opts:
-            if name == "--batch":
-                assert name in early.OPTIONAL_VALUE
-            elif param.is_flag:
-                assert name in early.FLAGS, name
-            else:
-                assert name in early.VALUES, name
-    names = {name for param in command.params if isinstance(param, click.Option) for name in param.opts}
-    names |= {"-h", "--help"}
-    assert (early.FLAGS | early.VALUES.keys() | early.OPTIONAL_VALUE) == names
-
-
 def test_key_never_in_the_early_path_debug_output(run, server):
     r = run("--debug", "hi")
     assert KEY not in r.err and EARLY in r.err

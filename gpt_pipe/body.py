@@ -1,0 +1,186 @@
+"""Reading a response body within its bounds: each piece as soon as it has arrived, a
+size cap on what is kept, the idle and progress timeouts, and a timer that ends reads
+from another thread (--max-time in --batch). pipeline.py and client.py read through here.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+import urllib3.exceptions
+
+from gpt_pipe.clock import Deadline
+from gpt_pipe.exitcodes import ExitCode, GptPipeError
+from gpt_pipe.sse import too_large
+
+# How much one read may return. The read returns whatever has arrived (read1), so this
+# only caps a burst; it never makes a delta wait. (urllib3 >= 2.6 also caps what one
+# read of a gzip body decodes to at this size: no decompression bomb in one read.)
+READ_SIZE = 32768
+
+# The default bound on the time without any of the answer (keep-alive comments, empty
+# events, a status line or trailers dripped byte by byte do not count).
+PROGRESS_TIMEOUT = 300.0
+
+
+class Stalled(GptPipeError):
+    """The server went silent for longer than the idle timeout (``silent``), or sent
+    nothing of the answer for longer than the progress timeout."""
+
+    silent = True
+
+
+class Progress(Deadline):
+    """The time bound on a response that keeps sending bytes but none of the answer."""
+
+    __slots__ = ()
+
+    def mark(self) -> None:
+        """Some of the answer arrived: the bound starts again."""
+        self.restart()
+
+    def check(self) -> None:
+        if self.passed():
+            error = Stalled(
+                f"the server sent nothing of the answer for {self.seconds:g} s, only keep-alives "
+                "(--progress-timeout)",
+                ExitCode.INCOMPLETE,
+            )
+            error.silent = False
+            raise error
+
+
+def read_capped(response: requests.Response, idle_timeout: float, progress: Progress, cap: int,
+                what: str | None) -> bytes:
+    """The whole body, up to ``cap`` bytes: more is a protocol error naming ``what``, or,
+    with ``what`` None, cut off at ``cap`` (an error body: its start says it all)."""
+    pieces: list[bytes] = []
+    size = 0
+    try:
+        for data in iter_body(response, idle_timeout, progress):
+            size += len(data)
+            if size > cap:
+                if what is not None:
+                    raise too_large(what, cap)
+                pieces.append(data[: len(data) - (size - cap)])
+                break
+            pieces.append(data)
+    except Stalled:
+        if what is not None:
+            raise
+    return b"".join(pieces)
+
+
+def iter_body(response: requests.Response, idle_timeout: float, progress: Progress | None = None) -> Iterator[bytes]:
+    """The response body, each piece as soon as it has arrived.
+
+    Why not ``iter_lines``/``iter_content``: they read with ``read(n)``, which waits for n
+    bytes on a close-delimited or Content-Length body (a delta held back until 512 bytes
+    pile up), and iter_lines splits a CRLF that straddles two reads into two line endings
+    (requests issue #3980). ``read1`` returns whatever one receive brought, for every
+    framing, and our SSE parser does the line splitting.
+    """
+    raw = response.raw
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    # Through urllib3's public API, so that urllib3 sees the body end and puts the
+    # connection back in the pool (kept alive for --batch), and caps what one read of a
+    # gzip body decodes to. A chunked body is read a chunk at a time (read_chunked: one
+    # event per chunk, as servers send them, at the cost of one call per event); other
+    # bodies with read1, which returns whatever has arrived.
+    check = progress.check if progress is not None else None
+    try:
+        if raw.chunked:
+            for data in raw.read_chunked(READ_SIZE, decode_content=True):
+                if check is not None:
+                    check()
+                if data:
+                    yield data
+            if check is not None:
+                check()
+            return
+        while True:
+            if check is not None:
+                check()
+            data = raw.read1(READ_SIZE, decode_content=True)
+            if not data:
+                return
+            yield data
+    except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
+        raise Stalled(f"the stream stalled: no data for {idle_timeout:g} s", ExitCode.INCOMPLETE) from None
+    except urllib3.exceptions.DecodeError:
+        raise GptPipeError(
+            f"protocol error: the body could not be decoded (Content-Encoding: {encoding})", ExitCode.PROTOCOL
+        ) from None
+    except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError):
+        raise GptPipeError(
+            "the connection was closed before the answer finished", ExitCode.INCOMPLETE, retryable=True
+        ) from None
+
+
+class EndReads:
+    """Makes the reads of a response end as at EOF ``seconds`` from now, even mid-read.
+
+    urllib3's ``shutdown`` (SHUT_RD) wakes a read blocked in another thread; a socket
+    timeout cannot be changed here, since the connection has let go of its socket. Once
+    cancelled, or once the body has ended (its connection may be back in the pool, about
+    to carry another request), it does nothing. One timer thread serves them all.
+    """
+
+    def __init__(self, response: requests.Response, seconds: float) -> None:
+        self._response = response
+        self._lock = threading.Lock()
+        self._cancelled = False
+        _TIMERS.add(time.monotonic() + seconds, self._fire)
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._cancelled or self._response.raw.closed:
+                return
+            try:
+                self._response.raw.shutdown()
+            except (ValueError, RuntimeError, OSError):
+                pass  # already closed: nothing left to stop
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+
+
+class _Timers:
+    """One daemon thread that calls each function at its time (a thread per timer cost a
+    thread start per request of a batch)."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, Any]] = []
+        self._count = 0
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, when: float, function: Any) -> None:
+        import heapq
+
+        with self._wake:
+            heapq.heappush(self._due, (when, self._count, function))
+            self._count += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, daemon=True, name="gpt-pipe-timers")
+                self._thread.start()
+            self._wake.notify()
+
+    def _loop(self) -> None:
+        import heapq
+
+        while True:
+            with self._wake:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    self._wake.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                _, _, function = heapq.heappop(self._due)
+            function()
+
+
+_TIMERS = _Timers()

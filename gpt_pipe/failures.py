@@ -1,0 +1,130 @@
+"""What a failure means for the user: requests' and urllib3's exceptions, error bodies and
+Retry-After headers turned into a message, an exit code and whether a retry is safe.
+Pure functions (tests feed them exceptions and bytes, no sockets)."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+import urllib3.exceptions
+
+from gpt_pipe.exitcodes import ExitCode, GptPipeError
+from gpt_pipe.keys import redact_url
+from gpt_pipe.safejson import loads
+from gpt_pipe.stream import describe_error
+from gpt_pipe.urls import host, hostname, is_loopback
+
+
+def failure(exc: BaseException, base_url: str, path: str, idle_timeout: float) -> GptPipeError:
+    """What a failure of sending a request to ``base_url + path`` means for the user: its message,
+    exit code and whether a retry is safe. A pure function of the exception (tests feed
+    it exceptions without sockets)."""
+    url = base_url + path
+    where = host(url)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return GptPipeError(f"timed out connecting to {where}", ExitCode.TEMPFAIL, retryable=True)
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return GptPipeError(f"{where} sent no response within {idle_timeout:g} s", ExitCode.TEMPFAIL)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return GptPipeError(f"TLS failure with {where}: {reason(exc)}", ExitCode.UNAVAILABLE)
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return GptPipeError(f"proxy failure for {where}: {reason(exc)}", ExitCode.UNAVAILABLE, retryable=True)
+    if isinstance(exc, requests.exceptions.TooManyRedirects):
+        return GptPipeError(f"too many redirects from {redact_url(base_url)}{path}", ExitCode.PROTOCOL)
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                        requests.exceptions.InvalidSchema)):
+        return GptPipeError(f"invalid base URL {redact_url(base_url)!r}", ExitCode.CONFIG)
+    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError, OSError)):
+        if before_sending(exc):
+            # Refused, DNS, no route: the request never left, so sending it again is safe;
+            # but a loopback address that refuses has no server listening: no use waiting.
+            absent = is_loopback(hostname(url)) and any(isinstance(e, ConnectionRefusedError) for e in _causes(exc))
+            return GptPipeError(
+                f"cannot connect to {where}: {reason(exc)}" + (" (nothing listens there)" if absent else ""),
+                ExitCode.UNAVAILABLE, retryable=not absent,
+            )
+        # The request went out on a fresh connection and the server hung up: it may have
+        # reached the model, so it is not sent again blindly.
+        return GptPipeError(
+            f"{where} closed the connection without answering ({reason(exc)}); "
+            "the request may have reached the model, so it was not sent again",
+            ExitCode.UNAVAILABLE,
+        )
+    return GptPipeError(f"request to {where} failed: {reason(exc)}", ExitCode.UNAVAILABLE)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    import datetime
+
+    return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
+
+
+def error_detail(body: bytes, content_type: str) -> str:
+    text = body.decode("utf-8", "replace").strip()
+    if not text:
+        return ""
+    if text.startswith("data:"):  # an error sent as an event stream
+        text = text[5:].strip().split("\n", 1)[0]
+    if text[:1] in "{[":
+        try:
+            return describe_error(loads(text))
+        except ValueError:
+            pass
+    if "html" in content_type.lower() or text[:1] == "<":
+        return ""  # a proxy's error page: the status line says it all
+    first = text.splitlines()[0]
+    return first if len(first) <= 200 else first[:200] + "…"
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and everything behind it: causes, contexts, reasons and arguments."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        error = stack.pop()
+        if not isinstance(error, BaseException) or id(error) in seen:
+            continue
+        seen.add(id(error))
+        yield error
+        stack.extend([error.__cause__, error.__context__, getattr(error, "reason", None), *error.args])
+
+
+def before_sending(exc: BaseException) -> bool:
+    """Whether a failure happened before the request could have been sent (while resolving
+    or connecting): only then is a retry sure not to send the same request twice."""
+    return any(isinstance(error, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError,
+                                  urllib3.exceptions.ProxyError, socket.gaierror, ConnectionRefusedError))
+               for error in _causes(exc))
+
+
+def reason(exc: BaseException) -> str:
+    """The root cause of a requests failure, in a few words."""
+    for error in _causes(exc):
+        if isinstance(error, OSError) and error.strerror:
+            return error.strerror
+    text = str(exc)
+    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    if match:
+        return match.group(1).strip()
+    text = redact_url(re.sub(r"<[^>]*>", "", text))
+    return text if len(text) <= 200 else text[:200] + "…"
