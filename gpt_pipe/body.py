@@ -45,7 +45,9 @@ class Progress(Deadline):
         self.restart()
 
     def check(self) -> None:
-        if self.passed():
+        # Called for every read of the body: one comparison, no call chain.
+        until = self.until
+        if until is not None and time.monotonic() > until:
             error = Stalled(
                 f"the server sent nothing of the answer for {self.seconds:g} s, only keep-alives "
                 "(--progress-timeout)",

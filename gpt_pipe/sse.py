@@ -9,7 +9,7 @@ U+0085 and friends inside a JSON string stay data.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from operator import itemgetter
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
 from gpt_pipe.options import format_size
@@ -22,10 +22,23 @@ _BOM = b"\xef\xbb\xbf"
 MAX_EVENT = 4 * 1024 * 1024
 
 
-class Event(NamedTuple):
-    type: str  # the `event:` field, "message" when absent; "error" for an `error:` field
-    data: bytes  # the `data:` lines joined with b"\n", as received (not decoded)
-    lines: int  # how many `data:` lines made it; 1 means `data` is one received line
+class Event(tuple):
+    """One event: ``type``, the `event:` field ("message" when absent; "error" for an
+    `error:` field); ``data``, the `data:` lines joined with b"\n" as received (not
+    decoded); ``lines``, how many `data:` lines made it (1: ``data`` is one received line).
+
+    A tuple with C-level getters, as a NamedTuple is, without the class it generates at
+    import (a cost on every start-up).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, type: str, data: bytes, lines: int) -> Event:
+        return tuple.__new__(cls, (type, data, lines))
+
+    type = property(itemgetter(0))
+    data = property(itemgetter(1))
+    lines = property(itemgetter(2))
 
 
 # Event(...) runs a Python-level __new__; the parser makes one per event, so it builds
