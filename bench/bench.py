@@ -156,6 +156,48 @@ def bench_latency(deltas: int, interval: float, names: dict[str, list[str]]) -> 
     return out
 
 
+TAILS = ("s", "sk", "sk-")
+
+
+def bench_latency_tails(deltas: int, interval: float, names: dict[str, list[str]]) -> dict:
+    """Added latency of deltas that end as the API key starts ("…;s", "…;sk", "…;sk-"): the
+    time from a delta's send to the arrival of its last byte, tail included (a client that
+    held the tail back until the next delta would show the interval here)."""
+    width = len(f"{time.monotonic():.6f}") + 1
+
+    def stamps():
+        for k in range(deltas):
+            yield event(chunk(f"{time.monotonic():.6f};".rjust(width, "0") + TAILS[k % len(TAILS)]))
+            yield Pause(interval)
+        yield from sse_chunks([])
+
+    ends = []
+    total = 0
+    for k in range(deltas):
+        total += width + len(TAILS[k % len(TAILS)])
+        ends.append(total)
+    out: dict = {}
+    with Server(lambda request: Reply(stamps())) as server:
+        env = environment(server)
+        for name, cmd in names.items():
+            arrived: list[float] = []
+            seen = bytearray()
+
+            def on_data(data: bytes, now: float, arrived=arrived, seen=seen) -> None:
+                seen.extend(data)
+                while len(arrived) < deltas and len(seen) >= ends[len(arrived)]:
+                    arrived.append(now)
+
+            r = run_client(cmd, env, on_data)
+            assert r["code"] == 0 and len(arrived) == deltas, (name, r, len(arrived))
+            sent = [float(seen[end - len(TAILS[k % len(TAILS)]) - width:end - len(TAILS[k % len(TAILS)]) - 1])
+                    for k, end in enumerate(ends)]
+            lat = sorted((a - s) * 1000 for a, s in zip(arrived, sent, strict=True))
+            out[name] = {"p50": lat[len(lat) // 2], "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+                         "max": lat[-1]}
+    return out
+
+
 # 3 and 4. throughput, CPU and memory ----------------------------------------------------
 
 def bulk_reply(n: int, text: str = "tok ") -> Reply:
@@ -392,6 +434,12 @@ def main() -> int:
     for name, by in lat.items():
         print(f"   {name:10}" + "".join(f" {v['p50']:6.2f}/{v['p99']:6.2f}/{v['max']:7.2f}" for v in by.values()))
 
+    tails = results["latency_tails"] = bench_latency_tails(deltas, 0.01, names)
+    print(f"\n2b. the same, deltas ending in {', '.join(repr(t) for t in TAILS)} (how the key starts), chunked:"
+          " p50 / p99 / max, ms")
+    for name, v in tails.items():
+        print(f"   {name:10} {v['p50']:6.2f}/{v['p99']:6.2f}/{v['max']:7.2f}")
+
     cases = {"gpt-pipe": GPT_PIPE + ["hi"], "gpt-pipe --full": GPT_PIPE + ["--full", "hi"],
              "gpt-pipe --jsonl": GPT_PIPE + ["--jsonl", "hi"], "requests": BASELINE + ["hi"]}
     if have_curl_jq:
@@ -480,6 +528,15 @@ def readme_table(r: dict) -> str:
                            ("gzip", "gzip")):
         rows.append((f"added latency p50 / p99, {label} body", lt("gpt-pipe", framing), lt("requests", framing),
                      lt("curl|jq", framing)))
+    tails = r.get("latency_tails", {})
+
+    def tl(name: str) -> str:
+        v = tails.get(name)
+        return f"{v['p50']:.2f} / {v['p99']:.2f} ms" if v else ""
+
+    if tails:
+        rows.append(("added latency p50 / p99, deltas ending in `s`, `sk`, `sk-`", tl("gpt-pipe"), tl("requests"),
+                     tl("curl|jq")))
     rows.append(("100,000 deltas, chunks/s (raw)",
                  f"{cps('gpt-pipe')} ({t['gpt-pipe']['chunks_per_s'] / ratio:.2f}×)", cps("requests"),
                  cps("curl|jq") if "curl|jq" in t else ""))

@@ -270,9 +270,10 @@ def run_batch(settings: Settings, plan: RequestPlan, key: str, log: Log) -> int:
     the batch's exit code."""
     from gpt_pipe.client import Client
     from gpt_pipe.files import open_read, read_lines
-    from gpt_pipe.output import KeepText, Scrub, Sink
+    from gpt_pipe.output import KeepText, Sink
     from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, SharedGate, run_with_retries
     from gpt_pipe.process import start_streaming
+    from gpt_pipe.scrub import Scrub
 
     checker = plan.checker()
     policy = RetryPolicy(settings.retries, settings.max_retry_wait, gate=SharedGate(),

@@ -95,6 +95,9 @@ def iter_body(response: requests.Response, idle_timeout: float, progress: Progre
     # event per chunk, as servers send them, at the cost of one call per event); other
     # bodies with read1, which returns whatever has arrived.
     check = progress.check if progress is not None else None
+    # Inside read_chunked, urllib3 reads chunk-size lines and trailers on its own: a server
+    # that drips them forever is stopped by the progress deadline from the timer thread.
+    watch = EndReads(response, deadline=progress) if progress is not None and raw.chunked else None
     try:
         if raw.chunked:
             for data in raw.read_chunked(READ_SIZE, decode_content=True):
@@ -119,13 +122,20 @@ def iter_body(response: requests.Response, idle_timeout: float, progress: Progre
             f"protocol error: the body could not be decoded (Content-Encoding: {encoding})", ExitCode.PROTOCOL
         ) from None
     except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError):
+        if check is not None:
+            check()  # ended by the progress deadline: say so
         raise GptPipeError(
             "the connection was closed before the answer finished", ExitCode.INCOMPLETE, retryable=True
         ) from None
+    finally:
+        if watch is not None:
+            watch.cancel()
 
 
 class EndReads:
-    """Makes the reads of a response end as at EOF ``seconds`` from now, even mid-read.
+    """Makes the reads of a response end as at EOF when ``deadline`` passes, even mid-read
+    and inside urllib3 (the trailer lines of a chunked body): a deadline that has moved on
+    meanwhile (Progress.mark) is waited for again. ``seconds``: a fixed deadline.
 
     urllib3's ``shutdown`` (SHUT_RD) wakes a read blocked in another thread; a socket
     timeout cannot be changed here, since the connection has let go of its socket. Once
@@ -133,16 +143,24 @@ class EndReads:
     to carry another request), it does nothing. One timer thread serves them all.
     """
 
-    def __init__(self, response: requests.Response, seconds: float) -> None:
+    def __init__(self, response: requests.Response, seconds: float | None = None,
+                 deadline: Deadline | None = None) -> None:
         self._response = response
+        self._deadline = deadline if deadline is not None else Deadline(seconds or 0.0)
         self._lock = threading.Lock()
         self._cancelled = False
-        _TIMERS.add(time.monotonic() + seconds, self._fire)
+        self.fired = False
+        _TIMERS.add(self._deadline.until or time.monotonic(), self._fire)
 
     def _fire(self) -> None:
         with self._lock:
             if self._cancelled or self._response.raw.closed:
                 return
+            until = self._deadline.until
+            if until is not None and until > time.monotonic():
+                _TIMERS.add(until, self._fire)  # moved on while this waited: wait again
+                return
+            self.fired = True
             try:
                 self._response.raw.shutdown()
             except (ValueError, RuntimeError, OSError):

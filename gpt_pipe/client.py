@@ -328,9 +328,11 @@ class Client:
         message = f"{line}: {detail}" if detail else line
         if status == 400 and "response_format" in body.decode("utf-8", "replace").lower():
             message += " (this server may not take response_format: try --schema-mode prompt)"
-        if status == 404 and response.request.method == "POST" and \
-                (not detail or ("not found" in detail.lower() and "model" not in detail.lower())):
-            # No API error in the body (an API's own 404 names the model): the path is wrong.
+        lowered = detail.lower()
+        if status == 404 and response.request.method == "POST" and (
+                not detail or "invalid url" in lowered or ("not found" in lowered and "model" not in lowered)):
+            # No API error in the body (an API's own 404 names the model), or OpenAI's own
+            # "Invalid URL (POST /chat/completions)": the path is wrong.
             message += f" ({self._not_found_hint()})"
         return GptPipeError(
             message,

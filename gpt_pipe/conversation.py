@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
-from gpt_pipe.files import FILE_WAIT, MAX_INPUT, lock, open_read, write_all
+from gpt_pipe.files import MAX_INPUT, lock, open_read, write_all
 from gpt_pipe.messages import load_conversation
 from gpt_pipe.safejson import loads
 
@@ -29,7 +29,7 @@ def default_conversation() -> str:
     return os.path.join(state_dir(), "conversation.jsonl")
 
 
-def read_conversation(path: str, warn: Callable[[str], None], wait: float = FILE_WAIT) -> list[dict[str, Any]]:
+def read_conversation(path: str, warn: Callable[[str], None], wait: float) -> list[dict[str, Any]]:
     """The messages so far; none when the file does not exist yet."""
     what = f"conversation file {path}"
     if not os.path.exists(path):
@@ -48,7 +48,7 @@ def read_conversation(path: str, warn: Callable[[str], None], wait: float = FILE
 
 
 def append_conversation(path: str, messages: list[dict[str, Any]], warn: Callable[[str], None],
-                        wait: float = FILE_WAIT, fresh: bool = False) -> None:
+                        wait: float, fresh: bool = False) -> None:
     """Append ``messages`` as JSON Lines, all in one locked write, or not at all. ``fresh``
     (--new): they replace what the file held, which is kept as FILE.prev."""
     data = "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in messages).encode("utf-8", "replace")

@@ -13,7 +13,6 @@ from typing import BinaryIO
 
 from gpt_pipe.clock import Deadline
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
-from gpt_pipe.options import FILE_WAIT
 
 # Inputs the user gives: a prompt on stdin, a messages or conversation file, a batch or
 # replay line. The API takes far less; this only stops /dev/zero from filling the memory.
@@ -27,7 +26,7 @@ def too_large_input(what: str, cap: int, code: ExitCode) -> GptPipeError:
     return GptPipeError(f"{what} is larger than {format_size(cap)}; nothing was sent", code)
 
 
-def open_read(path: str, what: str, code: ExitCode, wait: float = FILE_WAIT) -> BinaryIO:
+def open_read(path: str, what: str, code: ExitCode, wait: float) -> BinaryIO:
     """``path`` opened for reading once it has something to read (or its end): a FIFO
     whose writer never comes fails after ``wait`` seconds instead of blocking for ever."""
     try:
@@ -51,7 +50,7 @@ def _wait_readable(fd: int, what: str, code: ExitCode, wait: float) -> None:
         raise GptPipeError(f"cannot read {what}: nothing to read after {wait:g} s (a FIFO nobody writes?)", code)
 
 
-def read_capped(path: str, what: str, cap: int, code: ExitCode, wait: float = FILE_WAIT) -> bytes:
+def read_capped(path: str, what: str, cap: int, code: ExitCode, wait: float) -> bytes:
     """The whole file, at most ``cap`` bytes; a pipe or FIFO must end within ``wait`` s."""
     with open_read(path, what, code, wait) as f:
         fd = f.fileno()
@@ -99,7 +98,7 @@ def read_stream(stream: BinaryIO, what: str, cap: int, code: ExitCode) -> bytes:
     return data
 
 
-def open_append(path: str, what: str, wait: float = FILE_WAIT) -> int:
+def open_append(path: str, what: str, wait: float) -> int:
     """A descriptor appending to ``path``, created 0600 (logs of prompts and answers are
     private). A FIFO with no reader is tried again until ``wait`` s have passed."""
     deadline = Deadline(wait)
@@ -120,7 +119,7 @@ def open_append(path: str, what: str, wait: float = FILE_WAIT) -> int:
     return fd
 
 
-def lock(fd: int, exclusive: bool, what: str, wait: float = FILE_WAIT) -> None:
+def lock(fd: int, exclusive: bool, what: str, wait: float) -> None:
     """flock ``fd``, waiting at most ``wait`` s for another process to let go."""
     mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
     deadline = Deadline(wait)
@@ -189,7 +188,7 @@ def read_lines(stream: BinaryIO, cap: int = MAX_INPUT):  # type: ignore[no-untyp
             yield number, raw
 
 
-def read_value_file(path: str, wait: float = FILE_WAIT) -> str:
+def read_value_file(path: str, wait: float) -> str:
     """A file named by @FILE (-o KEY=@FILE, --schema @FILE), read with the input cap."""
     from gpt_pipe.paths import expand
 

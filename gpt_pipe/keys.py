@@ -23,8 +23,13 @@ MIN_SECRET = 8
 
 def redact(key: str) -> str:
     """How a key is shown where a request must be shown: ``sk-…last4``."""
-    prefix = "sk-" if key.startswith("sk-") else ""
+    prefix = shown_prefix(key)
     return f"{prefix}…{key[-4:]}" if len(key) >= 12 else f"{prefix}…"
+
+
+def shown_prefix(key: str) -> str:
+    """The first characters of ``key`` that its redaction shows: ``sk-`` or nothing."""
+    return "sk-" if key.startswith("sk-") else ""
 
 
 def api_key(settings: Settings, warn: Callable[[str], None]) -> str:
@@ -38,7 +43,7 @@ def api_key(settings: Settings, warn: Callable[[str], None]) -> str:
     elif settings.api_key_cmd:
         key = key_from_command(settings.api_key_cmd)
     elif settings.api_key_file:
-        key = key_from_file(settings.api_key_file, warn)
+        key = key_from_file(settings.api_key_file, warn, settings.file_wait)
     else:
         hint = ""
         if os.environ.get("OPENAI_API_KEY", "").strip():
@@ -56,11 +61,11 @@ def api_key(settings: Settings, warn: Callable[[str], None]) -> str:
     return key
 
 
-def key_from_file(path: str, warn: Callable[[str], None]) -> str:
+def key_from_file(path: str, warn: Callable[[str], None], wait: float) -> str:
     from gpt_pipe.files import MAX_KEY_FILE, read_capped
 
     what = f"API key file {path}"
-    key = read_capped(path, what, MAX_KEY_FILE, ExitCode.CONFIG).decode("utf-8", "replace").strip()
+    key = read_capped(path, what, MAX_KEY_FILE, ExitCode.CONFIG, wait).decode("utf-8", "replace").strip()
     try:
         mode = os.stat(path).st_mode
     except OSError:
@@ -197,38 +202,67 @@ class Secrets:
 
 class StreamScrubber:
     """Scrubs the key from text that arrives in pieces, the key split between two pieces
-    included: only a tail that could be the start of the key is held back, until the next
-    piece shows whether it is (or ``release`` ends the text)."""
+    included, without making ordinary text wait.
 
-    __slots__ = ("_held", "_key", "_shown")
+    The redaction shows the key's first characters (``sk-`` of ``sk-…last4``): a tail that
+    matches no more of the key than that is written at once, and only a tail that matches
+    more (``sk-0``: text that looks like this very key) is held back until the next piece
+    shows whether it is the key (or ``release`` ends the text). When the key does come,
+    split anywhere, the output reads exactly ``redact(key)``: the characters already
+    written are its own first ones, the rest follows.
+    """
+
+    __slots__ = ("_held", "_key", "_open", "_prefix", "_shown")
 
     def __init__(self, key: str) -> None:
         self._key = key
         self._shown = redact(key) if key else ""
-        self._held = ""
+        self._prefix = len(shown_prefix(key))
+        self._held = ""  # not written yet: it matches more of the key than the redaction shows
+        self._open = ""  # written already, and the start of the key: the key may go on from it
+
+    @property
+    def pending(self) -> bool:
+        """Whether text is held back."""
+        return bool(self._held)
 
     def feed(self, text: str) -> str:
+        """The text to write now."""
         key = self._key
         if not key:
             return text
-        if self._held:
-            text = self._held + text
-            self._held = ""
-        if key in text:
-            text = text.replace(key, self._shown)
+        written = len(self._open)
+        text = self._open + self._held + text
+        self._open = self._held = ""
+        out: list[str] = []
+        at = written  # text before ``at`` is written already
+        found = text.find(key)
+        while found >= 0:
+            out.append(text[at:found] if found > at else "")
+            out.append(self._shown[max(0, at - found):])  # the key's first chars may be out already
+            at = found + len(key)
+            found = text.find(key, at)
+        # The longest tail that could be the start of the key (never inside a replaced key).
         first = key[0]
-        at = text.find(first, max(0, len(text) - len(key) + 1))
-        while at >= 0:
-            if key.startswith(text[at:]):
-                self._held = text[at:]
-                return text[:at]
-            at = text.find(first, at + 1)
-        return text
+        start = text.find(first, max(at if at > written else 0, len(text) - len(key) + 1))
+        while start >= 0 and not key.startswith(text[start:]):
+            start = text.find(first, start + 1)
+        if start < 0:
+            out.append(text[at:])
+        elif len(text) - start <= self._prefix:
+            out.append(text[at:])
+            self._open = text[start:]
+        else:
+            cut = max(at, start)
+            out.append(text[at:cut])
+            self._held = text[cut:]
+            self._open = text[start:cut]
+        return "".join(out)
 
     def release(self) -> str:
         """The text held back: it did not turn into the key."""
-        held, self._held = self._held, ""
+        held, self._held, self._open = self._held, "", ""
         return held
 
     def clear(self) -> None:
-        self._held = ""
+        self._held = self._open = ""

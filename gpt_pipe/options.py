@@ -284,7 +284,7 @@ OPTIONS: tuple[Option, ...] = (
        "Largest answer kept for the end (--full, --json, -c, --batch), in characters.", default="32M",
        metavar="SIZE", show_default=True),
     _O(("--file-wait",), "file_wait", "seconds", NETWORK,
-       "Longest wait for a file: a FIFO's other end, a lock on the conversation file.", default=FILE_WAIT,
+       "Longest wait for any file: a FIFO's other end, a lock on the conversation file.", default=FILE_WAIT,
        metavar="SECONDS", low=0, show_default=True),
     _O(("--api-key-file",), "api_key_file", "path", KEYS, f"Read the API key from FILE (else env {KEY_VARIABLE}).",
        metavar="FILE", one_of="key"),

@@ -295,22 +295,20 @@ def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log, max_tim
 
 
 def _sniff_body(reads: Iterator[bytes], content_type: str, cap: int) -> tuple[bytes, str]:
-    """The body's first bytes and what they are. Blank lines (and a BOM) before anything
-    are dropped as they come, so a body of nothing but newlines costs linear time and
-    keeps nothing; what is kept while undecided is a few bytes."""
+    """The body's first bytes and what they are. One BOM at the very start (WHATWG: only
+    one; a second is part of the first line) and blank lines before anything are dropped
+    as they come, so a body of nothing but newlines costs linear time and keeps nothing;
+    what is kept while undecided is a few bytes."""
     head = b""
-    first = True
+    bom = True  # the start is still to be checked for a BOM (it may come split)
     for data in reads:
-        if first:
-            first = False
-            if data.startswith(_BOM):
-                data = data[3:]
-            elif _BOM.startswith(data):
-                head = data
-                continue
         head = head + data if head else data
-        if head.startswith(_BOM):
-            head = head[3:]
+        if bom:
+            if len(head) < len(_BOM) and _BOM.startswith(head):
+                continue
+            bom = False
+            if head.startswith(_BOM):
+                head = head[3:]
         head = head.lstrip(_BLANK)
         if len(head) > cap:
             raise too_large("the start of the response", cap)
@@ -338,7 +336,7 @@ def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, si
     """Events until [DONE] or the body's end. With ``drain`` (kept connections), what
     follows [DONE] is read to the body's end, bounded in size and time, so that the
     connection can carry the next request."""
-    parser = SSEParser(cap)
+    parser = SSEParser(cap, bom=False)  # _sniff_body took the one BOM there may be
     feed = decoder.feed
     more_waiting = _more_waiting(response)
     held = 0

@@ -160,7 +160,8 @@ def build_request(settings: Settings, log: Log) -> dict[str, Any]:
 def make_sink(settings: Settings, out: BinaryIO, info: RunInfo, log: Log) -> tuple[Sink, KeepText | None]:
     """The output mode's sink, teed to the --tee file, keeping the text for -c, with the key
     scrubbed in front of it all; and the KeepText (or None) that holds the text for -c."""
-    from gpt_pipe.output import FullSink, JsonlSink, JsonSink, KeepText, Scrub, TextSink
+    from gpt_pipe.output import FullSink, JsonlSink, JsonSink, KeepText, TextSink
+    from gpt_pipe.scrub import Scrub
 
     safe = is_terminal(1) and not settings.raw_control
     sink: Sink

@@ -56,12 +56,12 @@ class SSEParser:
 
     __slots__ = ("_data", "_data_size", "_first_line", "_max", "_pending", "_pending_size", "_skip_lf", "_type")
 
-    def __init__(self, max_size: int = MAX_EVENT) -> None:
+    def __init__(self, max_size: int = MAX_EVENT, bom: bool = True) -> None:
         self._max = max_size
         self._pending: list[bytes] = []  # pieces of a line whose end has not arrived
         self._pending_size = 0
         self._skip_lf = False  # the last read ended in CR: an LF opening the next is its pair
-        self._first_line = True
+        self._first_line = bom  # a BOM may open the first line (``bom`` False: it was taken before)
         self._data: list[bytes] = []
         self._data_size = 0
         self._type = ""

@@ -50,9 +50,11 @@ def describe_error(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
-# Events of other types (`event: ping` and the like) are not messages (WHATWG: only
-# "message" reaches onmessage); "error" is how some servers report a failure.
-_MESSAGE_TYPES = frozenset({"message", "error"})
+# What an event means is decided by its data, as the openai SDKs decide it, never by its
+# `event:` name: JSON data is a chunk whatever the name (`event: completion`, `thread.*`),
+# [DONE] ends the stream, empty data is a keep-alive. Only `event: error` is named for
+# what it is, and a named event whose data is not JSON (`event: ping` / `data: ping`) is a
+# keep-alive; unnamed data that is not JSON stays a protocol error.
 
 
 class StreamDecoder:
@@ -79,14 +81,19 @@ class StreamDecoder:
         data = event.data
         if event.type == "error":
             raise GptPipeError(f"server error: {self._error_text(data)}", ExitCode.UNAVAILABLE)
-        if not data.strip() or event.type not in _MESSAGE_TYPES:
-            return  # a keep-alive (`data:` with nothing), or not a message: not part of the answer
+        if not data.strip():
+            return  # a keep-alive (`data:` with nothing)
         if data == _DONE:
             self.done = True
             return
         try:
             obj = _loads(data)
         except ValueError:
+            if data.strip() == _DONE:
+                self.done = True
+                return
+            if event.type != "message":
+                return  # a named keep-alive: `event: ping` with `data: ping`
             if event.lines > 1:
                 # Two chunks on consecutive `data:` lines with no blank line between
                 # (seen from some proxies): each line is a chunk of its own.
@@ -96,12 +103,11 @@ class StreamDecoder:
                         if self.done:
                             return
                 return
-            if data.strip() == _DONE:
-                self.done = True
-                return
             raise GptPipeError(
                 f"protocol error: a chunk is not valid JSON: {_excerpt(data)}", ExitCode.PROTOCOL
             ) from None
+        if obj.__class__ is not dict and event.type != "message":
+            return  # `event: ping` with `data: 1`: a named keep-alive too
         if event.lines > 1:
             data = dumps_line(obj)
         self.chunk(data, obj)

@@ -1,0 +1,120 @@
+"""The Scrub sink: in front of all the others, so that the API key reaches no output,
+log or file, split between deltas or lines included."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpt_pipe.keys import Secrets, StreamScrubber
+from gpt_pipe.output import Forward, Sink
+
+
+class Scrub(Forward):
+    """In front of every other sink: the API key out of the text (even split between two
+    deltas), the reasoning and the JSON lines, however the server escaped it.
+
+    Text is never held back unless its tail matches more of the key than the redaction
+    shows (keys.StreamScrubber). A JSON line whose text was held back in part waits for
+    the next one, and each line whose shown text differs from what it carried (a key
+    replaced, held text moved on) is written with the text that was shown: ``jq -rj`` over
+    the lines gives exactly the scrubbed text, never the key in two halves.
+    """
+
+    def __init__(self, main: Sink, secrets: Secrets, show_reasoning: Any = None, on_answer: Any = None) -> None:
+        super().__init__(main)
+        self._secrets = secrets
+        self._text = StreamScrubber(secrets.key)
+        self._thought = StreamScrubber(secrets.key)
+        self._show = show_reasoning  # with --show-reasoning: where reasoning is shown as it arrives
+        self._on_answer = on_answer  # called at the answer's first text (Log.answer_started)
+        self._thoughts = ("", "")  # this chunk's reasoning: as it came, as it was shown
+        self._line: list[Any] | None = None  # a line waiting for its text: [raw, text, reasoning] shown
+
+    def chunk(self, raw: bytes, text: str) -> None:
+        shown = ""
+        if text:
+            if self._on_answer is not None:
+                self._on_answer()
+                self._on_answer = None
+            shown = self._text.feed(text)
+        thought, thought_shown = self._thoughts
+        self._thoughts = ("", "")
+        if self._line is not None:
+            self._write_line()
+        if not raw:
+            self._main.chunk(raw, shown)
+            return
+        raw = self._secrets.scrub_json_line(raw)
+        if self._text.pending or self._thought.pending:
+            self._main.chunk(b"", shown)  # the text goes out at once; its line waits
+            self._line = [raw, shown, thought_shown if thought else None]
+            return
+        if shown != text or thought_shown != thought:
+            raw = _with_text(raw, shown, thought_shown if thought else None)
+        self._main.chunk(raw, shown)
+
+    def reasoning(self, text: str) -> None:
+        shown = self._thought.feed(text)
+        self._thoughts = (self._thoughts[0] + text, self._thoughts[1] + shown)
+        if shown:
+            self._main.reasoning(shown)
+            if self._show is not None:
+                self._show(shown)
+
+    def _write_line(self) -> None:
+        raw, text, thought = self._line or (b"", "", None)
+        self._line = None
+        self._main.chunk(_with_text(raw, text, thought), "")
+
+    def _release(self) -> None:
+        held = self._text.release()
+        if held:
+            self._main.chunk(b"", held)
+        thought = self._thought.release()
+        if thought:
+            self._main.reasoning(thought)
+            if self._show is not None:
+                self._show(thought)
+        if self._line is not None:
+            self._line[1] += held
+            if self._line[2] is not None:
+                self._line[2] += thought
+            self._write_line()
+
+    def reset(self) -> None:
+        self._release()
+        self._text.clear()
+        self._thought.clear()
+        self._main.reset()
+
+    def complete(self) -> None:
+        self._release()
+        self._main.complete()
+
+    def fail(self, message: str, code: int) -> None:
+        self._release()
+        self._main.fail(message, code)
+
+
+def _with_text(raw: bytes, text: str, reasoning: str | None) -> bytes:
+    """The chunk line ``raw`` with choice 0's text (and reasoning, unless None) replaced."""
+    from gpt_pipe.safejson import dumps_line, loads
+
+    try:
+        obj = loads(raw)
+    except ValueError:
+        return raw
+    first = True
+    for position, choice in enumerate(obj.get("choices") or () if isinstance(obj, dict) else ()):
+        if not isinstance(choice, dict) or choice.get("index", position) != 0:
+            continue
+        delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else choice.get("message")
+        if not isinstance(delta, dict):
+            continue
+        if isinstance(delta.get("content"), str) or (first and text):
+            delta["content"] = text if first else ""
+        if reasoning is not None:
+            field = "reasoning_content" if "reasoning_content" in delta else "reasoning"
+            delta[field] = reasoning if first else ""
+        first = False
+    return dumps_line(obj)
