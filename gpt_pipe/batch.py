@@ -26,6 +26,7 @@ from gpt_pipe.terminal import is_terminal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from gpt_pipe.keys import Secrets
     from gpt_pipe.request import RequestPlan
 
 # The exit code of a batch: 0 when every line finished with "stop"; otherwise the first of
@@ -74,10 +75,14 @@ def done_ids(path: str) -> set[str]:
 
 
 class Output:
-    """Result lines to stdout or an O_APPEND file, each in one write()."""
+    """Result lines to stdout or an O_APPEND file, each in one write(). Every line is
+    scrubbed whole (the key may come back in any field: usage, impact, tool calls), and on
+    a terminal its control characters are escaped (the same JSON)."""
 
-    def __init__(self, path: str | None, wait: float) -> None:
+    def __init__(self, path: str | None, wait: float, secrets: Secrets | None = None) -> None:
         self.path = path
+        self._secrets = secrets
+        self._safe = path is None and is_terminal(1)
         if path is None:
             self._fd = sys.stdout.fileno()
         else:
@@ -91,10 +96,17 @@ class Output:
                 raise GptPipeError(f"cannot write --output file {path}: {exc.strerror}", ExitCode.IOERR) from None
 
     def write(self, result: dict[str, Any]) -> None:
-        try:
-            data = json.dumps(result, ensure_ascii=False).encode("utf-8", "replace") + b"\n"
-        except (ValueError, RecursionError):  # an id no JSON line can carry (nested too deep)
-            data = json.dumps({**result, "id": None}, ensure_ascii=False).encode("utf-8", "replace") + b"\n"
+        text = _json_line(result)
+        if self._secrets is not None:
+            text = self._secrets.scrub(text)
+        data = text.encode("utf-8", "replace")
+        if self._secrets is not None:
+            data = self._secrets.scrub_json_line(data)
+        if self._safe:
+            from gpt_pipe.terminal import neutralize_json
+
+            data = neutralize_json(data)
+        data += b"\n"
         view = memoryview(data)
         try:
             while view:
@@ -103,6 +115,22 @@ class Output:
             raise
         except OSError as exc:
             raise GptPipeError(f"cannot write to {self.path or 'stdout'}: {exc.strerror}", ExitCode.IOERR) from None
+
+
+def _json_line(result: dict[str, Any]) -> str:
+    """``result`` as one line of valid JSON: an id, or a server's value, that JSON cannot
+    carry (nested too deep, NaN, Infinity) is dropped rather than written as no JSON."""
+    for attempt in (result, {**result, "id": None}):
+        try:
+            return json.dumps(attempt, ensure_ascii=False, allow_nan=False)
+        except (ValueError, RecursionError):
+            continue
+    kept = {key: result.get(key) for key in ("content", "finish_reason", "exit", "error")}
+    try:
+        return json.dumps({"id": None, **kept}, ensure_ascii=False, allow_nan=False)
+    except (ValueError, RecursionError):
+        return json.dumps({"id": None, "exit": int(result.get("exit") or ExitCode.SOFTWARE),
+                           "error": "the result holds values JSON cannot carry"})
 
 
 def _ends_with_newline(path: str) -> bool:
@@ -221,11 +249,13 @@ class Batch:
         self.output.write(result)
         code = result["exit"]
         self.counts[code] = self.counts.get(code, 0) + 1
+        from gpt_pipe.usage import count, energy_joules
+
         usage = result.get("usage")
-        if isinstance(usage, dict) and isinstance(usage.get("total_tokens"), int):
-            self.tokens += usage["total_tokens"]
+        tokens = count(usage.get("total_tokens")) if isinstance(usage, dict) else None
+        if tokens is not None:
+            self.tokens += tokens
             self.token_reports += 1
-        from gpt_pipe.usage import energy_joules
 
         joules = energy_joules(result.get("impact"))
         if joules:
@@ -283,7 +313,7 @@ def run_batch(settings: Settings, plan: RequestPlan, key: str, log: Log) -> int:
     def run_one(body: dict[str, Any], label: str) -> dict[str, Any]:
         if not hasattr(local, "client"):
             local.client = Client.for_settings(settings, key, log, keep_alive=True)  # one kept connection per worker
-        info = RunInfo(body["model"], label=label)
+        info = RunInfo(body["model"], label=label, limit=settings.max_answer)
         kept: KeepText  # keeps the text, writes nothing; with --schema, checks it too
         if checker is None:
             kept = KeepText(Sink(None), settings.max_answer)
@@ -313,7 +343,7 @@ def run_batch(settings: Settings, plan: RequestPlan, key: str, log: Log) -> int:
         stream = open_read(path, f"--batch file {source}", ExitCode.DATAERR, settings.file_wait)  # closed at exit
     progress = sys.stderr is not None and is_terminal(2)
     total = _count_lines(source) if progress and source != "-" else None
-    output = Output(settings.output, settings.file_wait)
+    output = Output(settings.output, settings.file_wait, log.secrets)
     skip = done_ids(output.path) if settings.resume and output.path else set()
     batch = Batch(run_one, plan, settings.parallel, settings.keep_order, output, log, skip, progress, total,
                   settings.batch_text)

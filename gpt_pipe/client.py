@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 from typing import Any
 
@@ -41,10 +42,11 @@ class BearerAuth(requests.auth.AuthBase):
         return request
 
 
-def _early_pools() -> dict[str, Any]:
-    """urllib3 pool classes whose connections take the start-up's connection (early.take)
-    when it goes to their origin, and connect as usual otherwise. Only public urllib3
-    names: ConnectionCls, connect(), sock, is_verified."""
+def _pools(use_early: bool, sockets: list[Any]) -> dict[str, Any]:
+    """urllib3 pool classes whose connections note their socket in ``sockets`` (so that a
+    response head that never ends can be cut from another thread, see _send_bounded) and,
+    with ``use_early``, take the start-up's connection (early.take) when it goes to their
+    origin. Only public urllib3 names: ConnectionCls, connect(), sock, is_verified."""
     import urllib3.connection
     import urllib3.connectionpool
 
@@ -53,30 +55,39 @@ def _early_pools() -> dict[str, Any]:
     def wait(timeout: Any) -> float:
         return float(timeout) if isinstance(timeout, (int, float)) else 10.0
 
-    class EarlyHTTPConnection(urllib3.connection.HTTPConnection):
+    def taken(connection: Any, scheme: str) -> bool:
+        sock = None if connection.proxy or not use_early else \
+            early.take(scheme, connection.host, connection.port, wait(connection.timeout))
+        if sock is not None:
+            connection.sock = sock
+        return sock is not None
+
+    def noted(connection: Any) -> None:
+        sockets[:] = [sock for sock in sockets if sock.fileno() >= 0]
+        if connection.sock is not None:
+            sockets.append(connection.sock)
+
+    class NotedHTTPConnection(urllib3.connection.HTTPConnection):
         def connect(self) -> None:
-            sock = None if self.proxy else early.take("http", self.host, self.port, wait(self.timeout))
-            if sock is None:
+            if not taken(self, "http"):
                 super().connect()
-            else:
-                self.sock = sock
+            noted(self)
 
-    class EarlyHTTPSConnection(urllib3.connection.HTTPSConnection):
+    class NotedHTTPSConnection(urllib3.connection.HTTPSConnection):
         def connect(self) -> None:
-            sock = None if self.proxy else early.take("https", self.host, self.port, wait(self.timeout))
-            if sock is None:
-                super().connect()
+            if taken(self, "https"):
+                self.is_verified = True  # the early connection checked the chain and the hostname
             else:
-                self.sock = sock
-                self.is_verified = True  # early._tls checked the chain and the hostname
+                super().connect()
+            noted(self)
 
-    class EarlyHTTPConnectionPool(urllib3.connectionpool.HTTPConnectionPool):
-        ConnectionCls = EarlyHTTPConnection
+    class NotedHTTPConnectionPool(urllib3.connectionpool.HTTPConnectionPool):
+        ConnectionCls = NotedHTTPConnection
 
-    class EarlyHTTPSConnectionPool(urllib3.connectionpool.HTTPSConnectionPool):
-        ConnectionCls = EarlyHTTPSConnection
+    class NotedHTTPSConnectionPool(urllib3.connectionpool.HTTPSConnectionPool):
+        ConnectionCls = NotedHTTPSConnection
 
-    return {"http": EarlyHTTPConnectionPool, "https": EarlyHTTPSConnectionPool}
+    return {"http": NotedHTTPConnectionPool, "https": NotedHTTPSConnectionPool}
 
 
 class _Sender:
@@ -104,6 +115,7 @@ class _Sender:
         done.acquire()
         box: list[tuple[bool, Any]] = []
         self._jobs.put((job, box, done))
+        self.pending = done  # the last job's: released when it ends, however late
         if not done.acquire(timeout=timeout):
             return None
         return box[0]
@@ -156,10 +168,12 @@ class Client:
         session.hooks["response"].append(self._check_redirect)
         from gpt_pipe import early
 
-        if early.pending() and not keep_alive:
-            # A single run whose connection was set up during start-up: the pools of this
-            # session take it (connect() below) instead of opening one.
-            session.get_adapter(self.base_url).poolmanager.pool_classes_by_scheme = _early_pools()
+        # A single run whose connection was set up during start-up: the pools of this session
+        # take it instead of opening one. Every connection's socket is noted (self._sockets).
+        self._sockets: list[Any] = []
+        pools = _pools(early.pending() and not keep_alive, self._sockets)
+        for prefix in ("http://", "https://"):
+            session.get_adapter(prefix).poolmanager.pool_classes_by_scheme = pools
         session.headers.update(
             {
                 "User-Agent": f"gpt-pipe/{__version__}",
@@ -218,9 +232,16 @@ class Client:
                      and "close" not in response.headers.get("Connection", "").lower())
 
     def _check_redirect(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
-        """A response hook: a redirect is followed only to an http(s) URL that parses."""
+        """A response hook: a redirect is followed only to an http(s) URL that parses, and
+        its body is never read (requests would read it whole, gzip decoded, before following:
+        a bomb behind a 302). Closing the body first leaves requests nothing to read; the
+        connection is not reused."""
         if not response.is_redirect:
             return response
+        try:
+            response.raw.close()
+        except (OSError, ValueError, AttributeError):
+            pass
         location = response.headers.get("Location", "")
         from urllib.parse import urljoin, urlsplit
 
@@ -238,6 +259,10 @@ class Client:
                 f"protocol error: {host(response.url)} redirected to {shown!r}, which is not an http(s) URL",
                 ExitCode.PROTOCOL,
             )
+        if response.url.lower().startswith("https:") and parts.scheme.lower() == "http":
+            shown = redact_url(target)[:200]
+            self._log.warn(f"{host(response.url)} redirected from https:// to plain http:// ({shown}); "
+                           "the key is not sent there")
         return response
 
     def _send(self, method: str, path: str, data: bytes | None, headers: dict[str, str],
@@ -295,14 +320,22 @@ class Client:
 
         A read timeout bounds each silence, not a status line dripped a byte at a time; the
         send runs in a thread of its own (one per client, kept for its next request) so
-        that this wait has an end. A thread left behind holds only its socket.
+        that this wait has an end. When it ends, the connection's socket is shut down, which
+        ends the stuck read: the thread is free again, not left behind (a batch of such lines
+        would otherwise run out of threads).
         """
         bound = self.progress_timeout if limit is None else min(self.progress_timeout, max(0.0, limit))
         if self._sender is None:
             self._sender = _Sender()
         outcome = self._sender.run(send, bound)
         if outcome is None:
-            self._sender = None  # stuck on that server: the next request gets a sender of its own
+            for sock in self._sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # closed meanwhile
+            if not self._sender.pending.acquire(timeout=1.0):
+                self._sender = None  # stuck elsewhere (a name lookup): the next request gets its own
             if bound < self.progress_timeout:  # the caller's deadline, not the server's silence
                 raise GptPipeError(f"no response from {host(self.base_url)} within --max-time", ExitCode.TEMPFAIL)
             raise GptPipeError(

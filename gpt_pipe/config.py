@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAX_CONFIG = 1 << 20
+MAX_KEY_PARTS = 32  # [profile.NAME] needs two
 # Config keys: each option's key (json, not json_), also written with dashes.
 _KEYS = {option.key: option for option in OPTIONS if option.config}
 
@@ -109,6 +110,9 @@ def _read(path: str) -> dict[str, Any]:
         os.close(fd)
     if len(data) > MAX_CONFIG:
         raise GptPipeError(f"config file {path} is larger than {MAX_CONFIG >> 20} MiB", ExitCode.CONFIG)
+    text = data.decode("utf-8", "replace")
+    if _too_deep(text):
+        raise GptPipeError(f"config file {path} has a key of more than {MAX_KEY_PARTS} dotted parts", ExitCode.CONFIG)
     try:
         import tomllib  # type: ignore[import-not-found]
     except ModuleNotFoundError:  # Python 3.10
@@ -117,6 +121,17 @@ def _read(path: str) -> dict[str, Any]:
         return tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
         raise GptPipeError(f"config file {path} is not valid TOML: {exc}", ExitCode.CONFIG) from None
+
+
+def _too_deep(text: str) -> bool:
+    """Whether a key or table name has more than MAX_KEY_PARTS dotted parts: tomllib's cost
+    grows with the square of a key's depth (60 KB of one dotted key: 2 GiB)."""
+    for line in text.splitlines():
+        line = line.lstrip()
+        key = line[1:].split("]", 1)[0] if line.startswith("[") else line.split("=", 1)[0] if "=" in line else ""
+        if key.count(".") >= MAX_KEY_PARTS:
+            return True
+    return False
 
 
 def _merge(merged: dict[str, Any], layer: dict[str, Any]) -> None:

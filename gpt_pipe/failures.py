@@ -61,11 +61,13 @@ def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
     if not value:
         return None
-    value = value.strip()
+    value = value.strip()[:64]
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:  # 1e300 or Infinity: longer than any --max-retry-wait, so the run ends (75); NaN: none
+        return None if seconds != seconds else min(1e9, max(0.0, seconds))
     from email.utils import parsedate_to_datetime
 
     try:
@@ -76,7 +78,7 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
     import datetime
 
-    return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
+    return min(1e9, max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()))
 
 
 def error_detail(body: bytes, content_type: str) -> str:

@@ -29,6 +29,12 @@ Examples:
   gpt-pipe --full --schema 'invoice, total number' < mail.txt || echo $?
 
 \b
+Events: an event's data decides what it is, never its name: a JSON object
+is a chunk, [DONE] ends the stream, event: error is an error, the rest are
+keep-alives. The API key never shows: a delta ending in s, sk or sk- is
+written at once; only a tail matching more of the key waits for the next.
+
+\b
 Exit status: 0 answer complete, 2 usage, 3 truncated (length), 4 content
 filter, 5 tool calls, 6 other finish reason, 7 stream cut off, 8 answer does
 not match --schema, 65 bad input

@@ -274,7 +274,7 @@ OPTIONS: tuple[Option, ...] = (
        low=0, show_default=True),
     _O(("--max-retry-wait",), "max_retry_wait", "number", NETWORK,
        "Longest wait before a retry; a longer Retry-After ends the run (75).", default=60.0, metavar="SECONDS",
-       low=0, show_default=True),
+       low=0, high=86400, show_default=True),
     _O(("--ca-bundle",), "ca_bundle", "path", NETWORK, "Trust the CA certificates in FILE (PEM) for TLS.",
        metavar="FILE"),
     _O(("--max-event",), "max_event", "size", NETWORK,

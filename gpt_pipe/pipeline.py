@@ -20,7 +20,7 @@ from gpt_pipe.exitcodes import ExitCode, GptPipeError
 from gpt_pipe.log import Log
 from gpt_pipe.output import Sink
 from gpt_pipe.sse import SSEParser, too_large
-from gpt_pipe.stream import StreamDecoder
+from gpt_pipe.stream import MAX_KEPT, StreamDecoder
 
 if TYPE_CHECKING:
     import requests
@@ -70,8 +70,9 @@ def sniff(head: bytes, content_type: str, eof: bool) -> str | None:
 class RunInfo:
     """What a run learnt besides its text: for --usage, --json and --conversation."""
 
-    def __init__(self, model: str, on_reasoning: Any = None, label: str = "") -> None:
+    def __init__(self, model: str, on_reasoning: Any = None, label: str = "", limit: int = MAX_KEPT) -> None:
         self.model = model  # the model asked for (the answer may name another)
+        self.limit = limit  # --max-answer: the most kept of tool calls
         self.label = label  # what retry notes name (--batch: "line 17: ")
         self.on_reasoning = on_reasoning  # called with each reasoning delta, or None
         self.decoder: StreamDecoder | None = None  # the last attempt's
@@ -80,6 +81,7 @@ class RunInfo:
         self.ended: float | None = None
         self.credits: str | None = None  # x-credits-remaining (documented as x-credit-balance)
         self.parsed: Any = None  # --schema: the answer's value, once checked
+        self.max_time: MaxTime | None = None  # the run's, for checks made after the answer
 
 
 class MaxTimeReached(BaseException):
@@ -96,6 +98,7 @@ class MaxTime:
         self.seconds = seconds
         self.alarm = alarm
         self.deadline = Deadline(None)  # set while armed
+        self.spare: float | None = None  # seconds that were left when it was disarmed
 
     def arm(self) -> None:
         if self.seconds:
@@ -106,6 +109,9 @@ class MaxTime:
 
     def disarm(self) -> None:
         if self.seconds:
+            left = self.deadline.left()
+            if left is not None:
+                self.spare = left
             self.deadline.clear()
             if self.alarm:
                 signal.setitimer(signal.ITIMER_REAL, 0)
@@ -241,7 +247,8 @@ def _attempts(
 def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log, max_time: MaxTime | None = None,
              info: RunInfo | None = None) -> ExitCode:
     info = info or RunInfo(body.get("model", ""))
-    decoder = info.decoder = StreamDecoder(sink.chunk, info.on_reasoning)
+    info.max_time = max_time
+    decoder = info.decoder = StreamDecoder(sink.chunk, info.on_reasoning, info.limit)
     info.started, info.first_token, info.ended = time.monotonic(), None, None
     left = max_time.left() if max_time is not None and not max_time.alarm else None
     try:

@@ -14,7 +14,7 @@ from typing import Any
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
 from gpt_pipe.safejson import loads
-from gpt_pipe.stream import StreamDecoder
+from gpt_pipe.stream import MAX_KEPT, StreamDecoder
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -91,11 +91,11 @@ def runs(lines: Iterable[tuple[int, bytes | None]], name: str, cap: int) -> Iter
         yield run
 
 
-def render(run: Run, sink: Sink, on_reasoning: Callable[[str], None] | None) -> tuple[ExitCode, StreamDecoder,
-                                                                                      str | None]:
+def render(run: Run, sink: Sink, on_reasoning: Callable[[str], None] | None,
+           limit: int = MAX_KEPT) -> tuple[ExitCode, StreamDecoder, str | None]:
     """Feed ``run`` to ``sink`` as the live run fed it; (exit code, decoder, warning).
     Raises GptPipeError for a run that ended in failure (after the sink has its text)."""
-    decoder = StreamDecoder(sink.chunk, on_reasoning)
+    decoder = StreamDecoder(sink.chunk, on_reasoning, limit)
     for raw, obj in run.chunks:
         decoder.chunk(raw, obj)
     sink.flush()

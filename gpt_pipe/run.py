@@ -47,7 +47,7 @@ def run(settings: Settings, log: Log) -> int:
     client = Client.for_settings(settings, key, log)
     out = stdout()
     if settings.list_models:
-        return list_models(client, out, settings)
+        return list_models(client, out, settings, log)
     assert body is not None
     return single_run(settings, client, body, out, log)
 
@@ -58,11 +58,11 @@ def stdout() -> BinaryIO:
     return sys.stdout.buffer
 
 
-def list_models(client: Client, out: BinaryIO, settings: Settings) -> int:
+def list_models(client: Client, out: BinaryIO, settings: Settings, log: Log) -> int:
     from gpt_pipe.completion import cache_models
     from gpt_pipe.output import write_lines
 
-    models = client.list_models()
+    models = [log.scrub(model) for model in client.list_models()]  # a server may echo the key as an ID
     write_lines(out, models, safe=is_terminal(1) and not settings.raw_control)
     cache_models(models)
     return ExitCode.OK
@@ -79,7 +79,7 @@ def single_run(settings: Settings, client: Client, body: dict[str, Any], out: Bi
         if path == default_conversation():
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         check_writable(path, f"conversation file {path}")
-    info = RunInfo(settings.model)
+    info = RunInfo(settings.model, limit=settings.max_answer)
     sink, kept = make_sink(settings, out, info, log)
     start_streaming()
     log.start_waiting()
@@ -198,6 +198,7 @@ def make_sink(settings: Settings, out: BinaryIO, info: RunInfo, log: Log) -> tup
 def replay_log(settings: Settings, log: Log) -> int:
     """--replay: each run of a chunk log rendered as it was live, with no network; the
     exit code is the last run's."""
+    start_streaming()  # the cyclic GC back on: a long log must not grow memory run after run
     from gpt_pipe.files import open_read, read_lines
     from gpt_pipe.pipeline import RunInfo
     from gpt_pipe.replay import render, runs
@@ -213,10 +214,10 @@ def replay_log(settings: Settings, log: Log) -> int:
     name = f"--replay {settings.replay}"
     code: int | None = None
     for each in runs(read_lines(stream, settings.max_event), name, settings.max_answer):
-        info = RunInfo(settings.model)
+        info = RunInfo(settings.model, limit=settings.max_answer)
         sink, _ = make_sink(settings, stdout(), info, log)
         try:
-            code, info.decoder, warning = render(each, sink, info.on_reasoning)
+            code, info.decoder, warning = render(each, sink, info.on_reasoning, settings.max_answer)
             if warning:
                 log.warn(warning)
             sink.complete()

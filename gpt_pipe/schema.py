@@ -57,7 +57,9 @@ def load(spec: str, read_file: Any) -> dict[str, Any]:
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
-        raise GptPipeError(f"{where} is not a valid JSON Schema: {exc.message}", ExitCode.DATAERR) from None
+        raise GptPipeError(f"{where} is not a valid JSON Schema: {exc.message[:200]}", ExitCode.DATAERR) from None
+    except RecursionError:
+        raise GptPipeError(f"{where} is nested too deeply", ExitCode.DATAERR) from None
     return schema
 
 
@@ -95,15 +97,81 @@ def system_text(schema: dict[str, Any], system: str | None) -> str:
     return f"{system}\n\n{instruction}" if system else instruction
 
 
+# The longest a check of one answer may take.
+CHECK_SECONDS = 30.0
+
+
+class _TooLong(BaseException):
+    """The check's time ran out (a BaseException: no library's except Exception eats it)."""
+
+
+def _refuse(uri: str) -> Any:
+    from referencing.exceptions import NoSuchResource
+
+    raise NoSuchResource(ref=uri)
+
+
 class Checker:
     """Checks a whole answer: its parsed value, or SchemaMismatch naming one violation."""
 
     def __init__(self, schema: dict[str, Any]) -> None:
         from jsonschema import Draft202012Validator
+        from jsonschema_specifications import REGISTRY
+        from referencing import Registry
 
-        self._validator = Draft202012Validator(schema)
+        # $ref is resolved within the schema only: jsonschema would otherwise fetch a remote
+        # (or file:) URI, with no timeout, when the answer reaches it.
+        self._validator = Draft202012Validator(schema, registry=REGISTRY.combine(Registry(retrieve=_refuse)))
 
-    def check(self, text: str) -> Any:
+    def check(self, text: str, seconds: float = CHECK_SECONDS) -> Any:
+        """The answer's value, checked within ``seconds`` (a pattern that backtracks, or
+        uniqueItems over a long mixed array, is the server's to trigger).
+
+        In the main thread (a single run) a timer signal ends the check: the regular
+        expression engine holds the GIL but checks for signals. A --batch worker checks in a
+        thread it waits for at most ``seconds``.
+        """
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            return self._check_with_alarm(text, seconds)
+        outcome: list[Any] = []
+
+        def work() -> None:
+            try:
+                outcome.append((True, self._check(text)))
+            except BaseException as exc:  # handed to the caller as it is
+                outcome.append((False, exc))
+
+        worker = threading.Thread(target=work, daemon=True, name="gpt-pipe-schema")
+        worker.start()
+        worker.join(seconds)
+        if not outcome:
+            raise SchemaMismatch(f"the answer could not be checked against --schema within {seconds:g} s",
+                                 ExitCode.SCHEMA)
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value
+
+    def _check_with_alarm(self, text: str, seconds: float) -> Any:
+        import signal
+
+        def expire(signum: int, frame: Any) -> None:
+            raise _TooLong
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+        try:
+            return self._check(text)
+        except _TooLong:
+            raise SchemaMismatch(f"the answer could not be checked against --schema within {seconds:g} s",
+                                 ExitCode.SCHEMA) from None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    def _check(self, text: str) -> Any:
         from gpt_pipe.safejson import loads
 
         try:
@@ -113,8 +181,16 @@ class Checker:
             raise SchemaMismatch(f"the answer does not match --schema: it is not JSON ({exc}): {shown!r}",
                                  ExitCode.SCHEMA) from None
         from jsonschema.exceptions import best_match
+        from referencing.exceptions import Unresolvable
 
-        error = best_match(self._validator.iter_errors(value))
+        try:
+            error = best_match(self._validator.iter_errors(value))
+        except Unresolvable as exc:
+            raise GptPipeError(f"--schema: a $ref cannot be resolved ({str(exc)[:200]}); only references within the "
+                               "schema are followed", ExitCode.DATAERR) from None
+        except RecursionError:
+            raise GptPipeError("--schema: the schema's references, or the answer, nest too deeply to check",
+                               ExitCode.DATAERR) from None
         if error is not None:
             message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
             raise SchemaMismatch(f"the answer does not match --schema: {error.json_path}: {message}",
@@ -136,5 +212,7 @@ class SchemaCheck(KeepText):
     def complete(self) -> None:
         decoder = self._info.decoder
         if decoder is not None and decoder.finish_reason in ("stop", None):  # another reason keeps its code
-            self._info.parsed = self._checker.check(self.text.text())
+            spare = self._info.max_time.spare if self._info.max_time is not None else None
+            seconds = CHECK_SECONDS if spare is None else max(0.0, min(CHECK_SECONDS, spare))  # within --max-time
+            self._info.parsed = self._checker.check(self.text.text(), seconds)
         self._main.complete()

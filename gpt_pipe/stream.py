@@ -12,9 +12,15 @@ from collections.abc import Callable
 from typing import Any
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError, for_finish_reason
+from gpt_pipe.options import format_size
 from gpt_pipe.safejson import dumps_line
 from gpt_pipe.safejson import loads as _loads
 from gpt_pipe.sse import Event
+
+# The default bound on what is kept of tool calls (as --max-answer's default), and what
+# each call's slot counts toward it.
+MAX_KEPT = 32 << 20
+_SLOT_COST = 64
 
 OnChunk = Callable[[bytes, str], None]
 OnReasoning = Callable[[str], None]
@@ -60,10 +66,11 @@ def describe_error(obj: Any) -> str:
 class StreamDecoder:
     """Turns the events of one response into chunks, and knows how the stream ended."""
 
-    __slots__ = ("_calls", "_on_chunk", "_on_reasoning", "chunks", "done", "finish_reason", "impact", "meta",
+    __slots__ = ("_args", "_calls", "_kept", "_limit", "_on_chunk", "_on_reasoning", "chunks", "done",
+                 "finish_reason", "impact", "meta",
                  "progress", "texts", "usage")
 
-    def __init__(self, on_chunk: OnChunk, on_reasoning: OnReasoning | None = None) -> None:
+    def __init__(self, on_chunk: OnChunk, on_reasoning: OnReasoning | None = None, limit: int = MAX_KEPT) -> None:
         self._on_chunk = on_chunk
         self._on_reasoning = on_reasoning  # reasoning deltas (never text): --show-reasoning, --json
         self.finish_reason: str | None = None  # of choice 0, once the server gave one
@@ -75,6 +82,9 @@ class StreamDecoder:
         self.usage: dict[str, Any] | None = None  # the last usage object seen
         self.impact: dict[str, Any] | None = None  # GreenPT's energy and emissions, when sent
         self._calls: dict[int, dict[str, Any]] = {}  # tool calls of choice 0, by index, as assembled
+        self._args: dict[int, list[str]] = {}  # their arguments' pieces, joined once when asked for
+        self._limit = limit  # the most characters of tool calls kept (--max-answer)
+        self._kept = 0
 
     def feed(self, event: Event) -> None:
         """Handle one SSE event; raises GptPipeError for an error the server reported."""
@@ -214,25 +224,46 @@ class StreamDecoder:
                 continue
             slot = self._calls.get(index)
             if slot is None:
+                self._keep(_SLOT_COST)  # a million indexes must not cost a million slots for free
                 slot = self._calls[index] = {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+                self._args[index] = []
             if call.get("id").__class__ is str:
+                self._keep(len(call["id"]))
                 slot["id"] = call["id"]
             if call.get("type").__class__ is str:
+                self._keep(len(call["type"]))
                 slot["type"] = call["type"]
             function = call.get("function")
             if function.__class__ is dict:
                 name, arguments = function.get("name"), function.get("arguments")
                 if name.__class__ is str and name and not slot["function"]["name"]:
+                    self._keep(len(name))
                     slot["function"]["name"] = name
-                if arguments.__class__ is str:
-                    slot["function"]["arguments"] += arguments
-                elif arguments is not None:  # a non-streamed answer may give an object
-                    slot["function"]["arguments"] += json.dumps(arguments, ensure_ascii=False)
+                if arguments is not None and arguments.__class__ is not str:  # a non-streamed answer's object
+                    arguments = json.dumps(arguments, ensure_ascii=False)
+                if arguments:
+                    self._keep(len(arguments))
+                    self._args[index].append(arguments)  # joined once: += would be quadratic
+
+    def _keep(self, size: int) -> None:
+        self._kept += size
+        if self._kept > self._limit:
+            raise GptPipeError(
+                f"protocol error: the tool calls are longer than {format_size(self._limit)} characters, more than "
+                "is kept (--max-answer raises the cap)", ExitCode.PROTOCOL)
 
     @property
     def tool_calls(self) -> list[dict[str, Any]]:
         """The tool calls of choice 0, as a non-streamed chat.completion carries them."""
-        return [self._calls[index] for index in sorted(self._calls)]
+        calls = []
+        for index in sorted(self._calls):
+            slot = self._calls[index]
+            pieces = self._args[index]
+            if len(pieces) > 1:
+                pieces[:] = ["".join(pieces)]
+            slot["function"]["arguments"] = pieces[0] if pieces else ""
+            calls.append(slot)
+        return calls
 
     @staticmethod
     def _choice_error(choices: Any) -> str:
@@ -269,6 +300,10 @@ def _excerpt(data: bytes, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
+def _short(name: str) -> str:
+    return name if len(name) <= 40 else name[:40] + "…"
+
+
 def finish_note(decoder: StreamDecoder) -> str | None:
     """One line for an answer that finished other than with "stop" (None for stop)."""
     reason = decoder.finish_reason
@@ -280,7 +315,9 @@ def finish_note(decoder: StreamDecoder) -> str | None:
         return "the answer was stopped by the content filter (finish_reason: content_filter)"
     if reason in ("tool_calls", "function_call"):
         calls = decoder.tool_calls
-        names = ", ".join(call["function"]["name"] or "?" for call in calls)
+        names = ", ".join(_short(call["function"]["name"] or "?") for call in calls[:5])
+        if len(calls) > 5:
+            names += f" and {len(calls) - 5} more"
         count = f"{len(calls)} tool call{'s' if len(calls) != 1 else ''}"
         return f"the model asked for {count}{': ' + names if names else ''} (finish_reason: {reason})"
     return f"the answer ended with finish_reason: {reason}"

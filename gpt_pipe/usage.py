@@ -27,11 +27,24 @@ def energy_joules(impact: Any) -> float | None:
     return _amount(impact.get("energy"), _JOULES) if isinstance(impact, dict) else None
 
 
+# A server's numbers are shown only when they are plausible: an integer of a million digits
+# cannot even be turned into text (Python's 4300-digit limit), nor into a float.
+_MOST = 10**18
+
+
+def count(value: Any) -> int | None:
+    """A token count as a server sent it, or None when it is not a plausible count."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and -_MOST < value < _MOST else None
+
+
 def _amount(entry: Any, table: dict[str, float]) -> float | None:
-    if not isinstance(entry, dict) or not isinstance(entry.get("total"), (int, float)):
+    if not isinstance(entry, dict):
         return None
-    factor = table.get(str(entry.get("unit", "")).lower())
-    return None if factor is None else entry["total"] * factor
+    total = entry.get("total")
+    if isinstance(total, bool) or not isinstance(total, (int, float)) or not -_MOST < total < _MOST:
+        return None
+    factor = table.get(str(entry.get("unit", ""))[:16].lower())
+    return None if factor is None else total * factor
 
 
 def usage_line(usage: dict[str, Any] | None, impact: dict[str, Any] | None, first_token: float | None,
@@ -40,8 +53,9 @@ def usage_line(usage: dict[str, Any] | None, impact: dict[str, Any] | None, firs
     when unknown, as in a replay)."""
     parts = []
     usage = usage if isinstance(usage, dict) else {}
-    prompt, completion, all_tokens = (usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens"))
-    if isinstance(completion, int):
+    prompt, completion, all_tokens = (count(usage.get(k)) for k in ("prompt_tokens", "completion_tokens",
+                                                                      "total_tokens"))
+    if completion is not None:
         parts.append(f"{prompt} prompt + {completion} completion = {all_tokens} tokens")
     else:
         parts.append("tokens not reported")
@@ -49,7 +63,7 @@ def usage_line(usage: dict[str, Any] | None, impact: dict[str, Any] | None, firs
         parts.append(f"first token {first_token:.2f} s")
     if total is not None:
         parts.append(f"total {total:.2f} s")
-    if isinstance(completion, int) and completion and total is not None:
+    if completion and total is not None:
         generating = total - first_token if first_token is not None and total > first_token else total
         if generating >= 0.1:  # shorter says nothing about the rate (one burst of a cached answer)
             parts.append(f"{completion / generating:.1f} tokens/s")
@@ -61,5 +75,5 @@ def usage_line(usage: dict[str, Any] | None, impact: dict[str, Any] | None, firs
     if grams is not None:
         parts.append(f"emissions {grams:.3g} g CO2e")
     if credits is not None:
-        parts.append(f"credits remaining {credits}")
+        parts.append(f"credits remaining {credits if len(credits) <= 40 else credits[:40] + '…'}")
     return "usage: " + ", ".join(parts)

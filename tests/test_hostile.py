@@ -26,25 +26,39 @@ def lines_of(text: str) -> list[str]:
     return [line for line in text.splitlines() if line]
 
 
+# A child forked from pytest reports pytest's own peak as its ru_maxrss (it survives fork and
+# exec), so the suite would measure itself once it has grown: gpt-pipe is started by this
+# small process instead, which reports the grandchild's peak.
+_MEASURE = """
+import os, resource, sys
+limit, report, command = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+pid = os.fork()
+if pid == 0:
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    os.execvp(command[0], command)
+_, status, usage = os.wait4(pid, 0)
+with open(report, "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status) % 256)
+"""
+
+
 def measured(args: list[str], env: dict[str, str], stdin: bytes = b"") -> tuple[Result, float]:
     """Run gpt-pipe under an address-space limit; its result and its own peak RSS in MiB."""
+    import sys
     import tempfile
 
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
-
-    with tempfile.TemporaryFile() as inp, tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as inp, tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r") as report:
         inp.write(stdin)
         inp.seek(0)
-        proc = subprocess.Popen(GPT_PIPE + args, stdin=inp, stdout=out, stderr=err, env=env, preexec_fn=limit)
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak, not the suite's
-        finally:
-            proc.returncode = 0
+        proc = subprocess.run([sys.executable, "-c", _MEASURE, str(ADDRESS_SPACE), report.name, *GPT_PIPE, *args],
+                              stdin=inp, stdout=out, stderr=err, env=env, timeout=PROCESS_TIMEOUT)
         out.seek(0)
         err.seek(0)
-        result = Result(os.waitstatus_to_exitcode(status), out.read(), err.read().decode("utf-8", "replace"))
-    return result, usage.ru_maxrss / 1024
+        result = Result(proc.returncode, out.read(), err.read().decode("utf-8", "replace"))
+        peak = int(report.read() or 0) / 1024
+    return result, peak
 
 
 def endless(piece: bytes, total: int):

@@ -1,0 +1,254 @@
+"""Hostile conditions, round two: the paths added after the first round (tool calls,
+redirects, batch results, the model list, the early connection) are as bounded and as
+secret as the core. Memory cases run under an address-space limit and report the child's
+own peak RSS."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import subprocess
+
+import pytest
+from conftest import KEY
+from server import Reply, Server, chunk, event, sse_chunks
+from test_hostile import RSS_BOUND_MIB, MiB, endless, measured
+
+EARLY = "the request went out on the connection set up during start-up"
+
+
+# Unbounded memory or time ---------------------------------------------------------------------
+
+def test_a_redirect_body_is_never_read(server, env):
+    """A 302 whose body is a gzip bomb (and endless): followed without reading it."""
+    bomb = gzip.compress(b"\0" * (64 * MiB))
+
+    def answer(request):
+        if request.path == "/v1/chat/completions":
+            return Reply([bomb, *endless(b"\0" * 65536, 1 << 40)], status=302, content_type="text/plain",
+                         headers={"Location": "/v2/chat/completions", "Content-Encoding": "gzip"})
+        return Reply(sse_chunks(["moved"]))
+
+    server.reply = answer
+    r, rss = measured(["hi"], env)
+    assert (r.code, r.out) == (0, b"moved\n") and rss < RSS_BOUND_MIB, (r, rss)
+
+
+def test_tool_call_arguments_count_toward_max_answer(server, env):
+    piece = "x" * 65536
+    calls = ({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}}]}
+             for _ in range(64))  # 4 MiB of arguments
+    server.reply = Reply([event(chunk(role="assistant")), *(event(c) for c in calls), *sse_chunks([], "tool_calls")])
+    r, rss = measured(["--max-answer", "1M", "--json", "hi"], env)
+    assert r.code == 76 and "tool calls are longer than 1 MiB" in r.err and "--max-answer" in r.err, r
+    assert rss < RSS_BOUND_MIB
+
+
+def test_a_million_tool_call_indexes_are_bounded(server, env):
+    def deltas():
+        yield event(chunk(role="assistant"))
+        for start in range(0, 1_000_000, 1000):
+            calls = [{"index": i, "function": {"name": "f"}} for i in range(start, start + 1000)]
+            yield event({"choices": [{"index": 0, "delta": {"tool_calls": calls}}]})
+        yield from sse_chunks([], "tool_calls")
+
+    server.reply = Reply(deltas())
+    r, rss = measured(["--max-answer", "1M", "hi"], env)
+    assert r.code == 76 and "tool calls" in r.err and rss < RSS_BOUND_MIB, (r, rss)
+
+
+def test_many_tool_names_make_one_short_line(run, server):
+    calls = [{"index": i, "id": f"c{i}", "function": {"name": "n" * 100 + str(i), "arguments": "{}"}}
+             for i in range(1000)]
+    server.reply = Reply([event({"choices": [{"index": 0, "delta": {"tool_calls": calls}}]}),
+                          *sse_chunks([], "tool_calls")])
+    r = run("hi")
+    assert r.code == 5 and "1000 tool calls" in r.err and "and 995 more" in r.err and len(r.err) < 600, r
+
+
+def test_scrubbing_a_long_answer_with_an_at_sign_is_linear(run, server):
+    """The URL-password pattern backtracked on a long run of letters before an "@": a 150 KB
+    answer took 23 s; this one (2 MB) would take hours. It must finish at once."""
+    text = "a" * (2 * MiB) + "@"
+    server.reply = Reply([event(chunk(text[i:i + 65536], role="assistant")) for i in range(0, len(text), 65536)]
+                         + sse_chunks([]))
+    r = run("--json", "hi")
+    assert r.code == 0 and json.loads(r.out)["choices"][0]["message"]["content"] == text
+
+
+def test_the_url_password_pattern_is_the_same_rule():
+    from gpt_pipe.keys import redact_url
+
+    assert redact_url("see https://user:pass@host/x and 1http://u:pw@h") == \
+        "see https://user:***@host/x and 1http://u:***@h"
+    assert redact_url("mailto:x@y and http://host/a@b") == "mailto:x@y and http://host/a@b"
+    assert redact_url("x" * 10000 + "@") == "x" * 10000 + "@"
+
+
+# The key shown --------------------------------------------------------------------------------
+
+def test_batch_results_scrub_every_field(run, server):
+    usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2, "note": KEY}
+    server.reply = Reply([
+        event(chunk("ok", role="assistant")),
+        event({"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "id": KEY, "function": {"name": "f", "arguments": json.dumps({"k": KEY})}}]}}]}),
+        event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": usage,
+               "impact": {"note": KEY.replace("/", "\\/")}}),
+        b"data: [DONE]\n\n"])
+    r = run("--batch", stdin=b'{"prompt": "hi"}\n')
+    result = json.loads(r.out)
+    assert r.code == 0 and KEY not in json.dumps(result), r
+    assert "sk-\u2026WXYZ" in result["usage"]["note"] and "sk-\u2026WXYZ" in result["tool_calls"][0]["id"]
+
+
+def test_batch_ids_json_cannot_carry_still_give_json_lines(run, server):
+    r = run("--batch", stdin=b'{"id": NaN, "prompt": "a"}\n{"id": Infinity, "prompt": "b"}\n')
+    lines = r.out.splitlines()
+    assert len(lines) == 2 and all(json.loads(line, parse_constant=lambda c: pytest.fail(c)) for line in lines)
+
+
+def test_list_models_never_prints_or_caches_the_key(run, server, home):
+    server.reply = Reply([json.dumps({"data": [{"id": "green-l"}, {"id": KEY}]}).encode()],
+                         content_type="application/json", framing="length")
+    r = run("--list-models", extra_env={"XDG_CACHE_HOME": str(home / "cache")})
+    assert r.code == 0 and r.out.decode().splitlines() == ["green-l", "sk-\u2026WXYZ"]
+    assert KEY not in (home / "cache" / "gpt-pipe" / "models").read_text()
+
+
+# A host the user did not choose ---------------------------------------------------------------
+
+@pytest.mark.parametrize("variable", ["Http_Proxy", "ALL_proxy", "http_proxy", "all_proxy"])
+def test_any_proxy_variable_keeps_the_early_connection_away(run, server, variable):
+    with Server(Reply(sse_chunks(["proxied"]))) as proxy:
+        r = run("--debug", "--base-url", "http://api.example.invalid/v1", "hi",
+                extra_env={variable: f"http://127.0.0.1:{proxy.port}", "NO_PROXY": ""})
+        assert EARLY not in r.err and server.connections == 0
+        assert r.code == 0 and r.out == b"proxied\n", r
+
+
+def test_a_port_in_full_width_digits_opens_no_connection(run, server):
+    url = server.url.replace(str(server.port), str(server.port).translate(str.maketrans("0123456789",
+                                                                                         "０１２３４５６７８９")))
+    r = run("--debug", "--base-url", url, "hi")
+    assert EARLY not in r.err and server.connections == 0 and r.code != 0
+
+
+@pytest.fixture(scope="module")
+def cn_only(tmp_path_factory):
+    """A private CA and a certificate for 127.0.0.1 in its CN only (no subjectAltName)."""
+    if not shutil.which("openssl"):
+        pytest.skip("the openssl command is needed to make test certificates")
+    d = tmp_path_factory.mktemp("cn-only")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=gpt-pipe test ca",
+            "-keyout", "ca.key", "-out", "ca.pem")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "leaf.key", "-out",
+            "leaf.csr")
+    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", "9", "-days", "2",
+            "-out", "leaf.pem")
+    return d
+
+
+@pytest.mark.parametrize("early", [True, False])
+def test_a_certificate_named_only_in_its_cn_is_refused_on_both_paths(run, cn_only, early):
+    with Server(Reply(sse_chunks(["secret"])), tls=(str(cn_only / "leaf.pem"), str(cn_only / "leaf.key"))) as tls:
+        r = run("--debug", "--base-url", f"https://127.0.0.1:{tls.port}/v1", "--ca-bundle", str(cn_only / "ca.pem"),
+                "hi", extra_env={} if early else {"GPT_PIPE_EARLY": "0"})
+        assert r.code == 69 and "TLS failure" in r.err and EARLY not in r.err, r
+        assert tls.requests == []
+
+
+# Wrong codes ----------------------------------------------------------------------------------
+
+def test_a_ca_bundle_variable_naming_no_file_is_a_configuration_error(run, server):
+    r = run("--base-url", "https://127.0.0.1:9/v1", "hi", extra_env={"REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem"})
+    assert r.code == 78 and "REQUESTS_CA_BUNDLE /nonexistent/ca.pem" in r.err
+
+
+def test_a_config_file_that_is_a_fifo_does_not_hang(run, server, home):
+    import os
+
+    path = home / ".config" / "gpt-pipe"
+    path.mkdir(parents=True)
+    os.mkfifo(path / "config.toml")
+    for args in (["--version"], ["hi"]):
+        r = run(*args)
+        assert r.code == 78 and "not a regular file" in r.err, r
+
+
+
+def test_batch_lines_whose_status_line_drips_do_not_use_up_threads(run, server):
+    """Each stuck head used to leave a thread behind: after ~126 lines, exit 70 for the rest."""
+    from server import Pause, Raw
+
+    def answer(request):
+        def drip():
+            for _ in range(200):  # at most 10 s; gpt-pipe gives up after --progress-timeout
+                yield Raw(b"H")
+                yield Pause(0.05)
+        return Reply(drip(), head=False)
+
+    server.reply = answer
+    lines = b"".join(b'{"id": %d, "prompt": "x"}\n' % i for i in range(160))
+    r = run("--batch", "-P", "16", "--progress-timeout", "0.2", stdin=lines)
+    codes = [json.loads(line)["exit"] for line in r.out.splitlines()]
+    assert len(codes) == 160 and set(codes) == {75}, r.err[-500:]
+
+
+def test_a_remote_ref_in_the_schema_is_never_fetched(run, server):
+    schema = {"type": "object", "properties": {"a": {"$ref": f"{server.url}/schemas/a.json"}}}
+    server.reply = Reply(sse_chunks(['{"a": 1}']))
+    r = run("--full", "--schema", json.dumps(schema), "hi")
+    assert r.code == 65 and "only references within the schema" in r.err, r
+    assert [request.path for request in server.requests] == ["/v1/chat/completions"]
+
+
+def test_a_pattern_that_backtracks_is_bounded_by_max_time(run, server):
+    schema = {"type": "object", "properties": {"a": {"type": "string", "pattern": "^(a+)+$"}}}
+    server.reply = Reply(sse_chunks([json.dumps({"a": "a" * 40 + "!"})]))
+    r = run("--full", "--max-time", "3", "--schema", json.dumps(schema), "hi")
+    assert r.code == 8 and "could not be checked" in r.err and r.out == b"", r
+
+
+def test_a_config_key_of_many_dotted_parts_is_refused_at_once(server, env, home):
+    path = home / ".config" / "gpt-pipe"
+    path.mkdir(parents=True)
+    (path / "config.toml").write_text("a" + ".a" * 30000 + " = 1\n")
+    r, rss = measured(["--version"], env)
+    assert r.code == 78 and "dotted parts" in r.err and rss < RSS_BOUND_MIB, (r, rss)
+
+
+def test_no_stdin_in_the_config_keeps_the_early_look_at_stdin_away(run, server, home):
+    path = home / ".config" / "gpt-pipe"
+    path.mkdir(parents=True)
+    (path / "config.toml").write_text("no_stdin = true\n")
+    r = run("--debug", "hi", stdin=b"the loop's next line\n")
+    assert r.code == 0 and EARLY in r.err
+    assert server.requests[0].json["messages"][-1]["content"] == "hi"
+
+
+@pytest.mark.parametrize("value", ["1e300", "Infinity", "99999999999999999999999"])
+def test_a_retry_after_beyond_any_wait_ends_the_run_with_75(run, server, value):
+    server.reply = Reply([b'{"error": {"message": "slow down"}}'], status=429, content_type="application/json",
+                         framing="length", headers={"Retry-After": value})
+    r = run("--retries", "2", "--max-retry-wait", "86400", "hi")
+    assert r.code == 75 and "internal error" not in r.err, r
+
+
+def test_huge_numbers_in_usage_and_impact_are_not_internal_errors(run, server):
+    huge = "9" * 5000  # an integer of 5000 digits, written into the JSON text as it is
+    body = ('{"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], '
+            f'"usage": {{"prompt_tokens": {huge}, "completion_tokens": {huge}, "total_tokens": {huge}}}, '
+            f'"impact": {{"energy": {{"total": {huge}, "unit": "Wms"}}, "emissions": {{"total": {huge}, '
+            '"unit": "ugCO2e"}}}')
+    server.reply = Reply([event(chunk("ok", role="assistant")), b"data: " + body.encode() + b"\n\n",
+                          b"data: [DONE]\n\n"])
+    r = run("--usage", "hi")
+    assert r.code == 0 and r.out == b"ok\n" and "tokens not reported" in r.err, r
+    r = run("--batch", stdin=b'{"prompt": "a"}\n{"prompt": "b"}\n')
+    assert r.code == 0 and len(r.out.splitlines()) == 2, r
