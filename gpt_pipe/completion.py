@@ -19,14 +19,16 @@ def models_cache_path() -> str:
 
 
 def cache_models(models: list[str]) -> None:
-    """Keep the list for completing --model; a cache that cannot be written is no error."""
+    """Keep the list for completing --model; a cache that cannot be written, or a cache
+    directory others could plant files in, is no error: nothing is kept."""
+    from gpt_pipe.exitcodes import GptPipeError
+    from gpt_pipe.files import private_dir, write_replace
+
     path = models_cache_path()
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            f.write("".join(f"{model}\n" for model in models))
-        os.replace(path + ".tmp", path)  # never a half-written list for a completion to read
-    except OSError:
+        private_dir(os.path.dirname(path), "cache directory")
+        write_replace(path, "".join(f"{model}\n" for model in models).encode("utf-8", "replace"))
+    except (OSError, GptPipeError):
         pass
 
 

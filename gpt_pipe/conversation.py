@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Callable
 from typing import Any
 
@@ -29,9 +30,16 @@ def default_conversation() -> str:
     return os.path.join(state_dir(), "conversation.jsonl")
 
 
-def read_conversation(path: str, warn: Callable[[str], None], wait: float) -> list[dict[str, Any]]:
-    """The messages so far; none when the file does not exist yet."""
+def read_conversation(path: str, warn: Callable[[str], None], wait: float,
+                      private: bool = False) -> list[dict[str, Any]]:
+    """The messages so far; none when the file does not exist yet. ``private``: the
+    default conversation, in the state directory, which must be the user's alone."""
     what = f"conversation file {path}"
+    if private:
+        from gpt_pipe.files import private_dir, private_file
+
+        private_dir(os.path.dirname(path), "state directory")
+        private_file(path, "conversation file")
     if not os.path.exists(path):
         return []
     with open_read(path, what, ExitCode.DATAERR, wait) as f:
@@ -48,31 +56,40 @@ def read_conversation(path: str, warn: Callable[[str], None], wait: float) -> li
 
 
 def append_conversation(path: str, messages: list[dict[str, Any]], warn: Callable[[str], None],
-                        wait: float, fresh: bool = False) -> None:
+                        wait: float, fresh: bool = False, private: bool = False) -> None:
     """Append ``messages`` as JSON Lines, all in one locked write, or not at all. ``fresh``
     (--new): they replace what the file held, which is kept as FILE.prev."""
     data = "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in messages).encode("utf-8", "replace")
     what = f"conversation file {path}"
+    # The default conversation lives in a shared kind of place: a symlink planted there is
+    # never followed (O_NOFOLLOW).
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_NOFOLLOW if private else 0)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
+        fd = os.open(path, flags, 0o600)
     except OSError as exc:
-        raise GptPipeError(f"cannot append to {what}: {exc.strerror}; the answer was not added",
+        raise GptPipeError(f"cannot append to {what}: {exc.strerror}; {_save_elsewhere(path, data)}",
                            ExitCode.IOERR) from None
     try:
         try:
             lock(fd, True, what, wait)
         except GptPipeError as error:
             raise GptPipeError(f"{error.message}; {_save_elsewhere(path, data)}", error.code) from None
-        size = os.fstat(fd).st_size
-        if fresh and size:
-            _keep_previous(fd, size, path)
-            size = 0
-        keep = _whole_lines(fd, size, warn, what)
-        if keep != size:
-            os.ftruncate(fd, keep)
+        info = os.fstat(fd)
+        size = info.st_size if stat.S_ISREG(info.st_mode) else 0  # /dev/null: nothing to keep or cut
+        try:
+            if fresh and size:
+                _keep_previous(fd, size, path)
+                size = 0
+            keep = _whole_lines(fd, size, warn, what)
+            if keep != size:
+                os.ftruncate(fd, keep)
+        except OSError as exc:
+            raise GptPipeError(f"cannot start {what} afresh: {exc.strerror}; {_save_elsewhere(path, data)}",
+                               ExitCode.IOERR) from None
         try:
             write_all(fd, data)
-            os.fsync(fd)
+            if stat.S_ISREG(info.st_mode):
+                os.fsync(fd)  # /dev/null and FIFOs have nothing to sync (EINVAL)
         except OSError as exc:
             try:
                 os.ftruncate(fd, keep)  # all or nothing: the half-written exchange goes
@@ -88,16 +105,9 @@ def append_conversation(path: str, messages: list[dict[str, Any]], warn: Callabl
 
 def _keep_previous(fd: int, size: int, path: str) -> None:
     """--new: the conversation so far goes to FILE.prev (whole, or not at all), then FILE empties."""
-    data = os.pread(fd, min(size, MAX_INPUT), 0)
-    spare = path + ".prev"
-    tmp = f"{spare}.{os.getpid()}.tmp"
-    out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        write_all(out, data)
-        os.fsync(out)
-    finally:
-        os.close(out)
-    os.replace(tmp, spare)
+    from gpt_pipe.files import write_replace
+
+    write_replace(path + ".prev", os.pread(fd, min(size, MAX_INPUT), 0))
     os.ftruncate(fd, 0)
 
 

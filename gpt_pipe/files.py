@@ -199,3 +199,69 @@ def read_value_file(path: str, wait: float) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise GptPipeError(f"file {path} is not UTF-8 text", ExitCode.DATAERR) from None
+
+
+def write_replace(path: str, data: bytes) -> None:
+    """``path`` replaced by ``data`` whole, or left as it was: written under a random name
+    beside it (mkstemp: O_EXCL|O_NOFOLLOW, mode 0600, so a planted symlink is never
+    followed), synced, then renamed over ``path`` (a rename replaces a symlink, never
+    writes through it)."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{os.path.basename(path)}.",
+                               suffix=".tmp")
+    try:
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def private_dir(path: str, what: str) -> None:
+    """Make ``path`` (0700) when it is missing, and refuse one that others could use against
+    the user: a symlink, not a directory, owned by someone else, or writable by others (a
+    shared XDG_STATE_HOME or XDG_CACHE_HOME). Exit 78 naming it."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        info = os.lstat(path)
+    except OSError as exc:
+        raise GptPipeError(f"cannot make {what} {path}: {exc.strerror}", ExitCode.CONFIG) from None
+    why = _unsafe(info, directory=True)
+    if why:
+        raise GptPipeError(f"refusing {what} {path}: {why}", ExitCode.CONFIG)
+
+
+def private_file(path: str, what: str) -> None:
+    """Refuse a file in a private directory that is a symlink, owned by someone else or
+    writable by others (planted there to be read as history, or to receive the exchange)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise GptPipeError(f"cannot read {what} {path}: {exc.strerror}", ExitCode.CONFIG) from None
+    why = _unsafe(info, directory=False)
+    if why:
+        raise GptPipeError(f"refusing {what} {path}: {why}", ExitCode.CONFIG)
+
+
+def _unsafe(info: os.stat_result, directory: bool) -> str | None:
+    if stat.S_ISLNK(info.st_mode):
+        return "it is a symbolic link"
+    if directory and not stat.S_ISDIR(info.st_mode):
+        return "it is not a directory"
+    if not directory and not stat.S_ISREG(info.st_mode):
+        return "it is not a regular file"
+    if info.st_uid != os.getuid():
+        return "it belongs to another user"
+    if info.st_mode & 0o022:
+        return "others can write it"
+    return None

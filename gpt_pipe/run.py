@@ -72,13 +72,15 @@ def single_run(settings: Settings, client: Client, body: dict[str, Any], out: Bi
     from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, run_with_retries
 
     if settings.conversation:  # nothing is paid for that cannot be kept
-        from gpt_pipe.conversation import default_conversation
-        from gpt_pipe.files import check_writable
+        from gpt_pipe.files import check_writable, private_dir, private_file
 
         path = settings.conversation
-        if path == default_conversation():
-            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        if _private(settings):
+            private_dir(os.path.dirname(path), "state directory")
+            private_file(path, "conversation file")
         check_writable(path, f"conversation file {path}")
+        if settings.new:  # what the file held goes to FILE.prev, made beside it
+            check_writable(path + ".prev", f"conversation file {path}.prev")
     info = RunInfo(settings.model, limit=settings.max_answer)
     sink, kept = make_sink(settings, out, info, log)
     start_streaming()
@@ -101,7 +103,7 @@ def single_run(settings: Settings, client: Client, body: dict[str, Any], out: Bi
         exchange = [settings.user_message] if settings.user_message else []
         append_conversation(settings.conversation,
                             [*exchange, {"role": "assistant", "content": kept.text.text()}], log.warn,
-                            settings.file_wait, fresh=settings.new)
+                            settings.file_wait, fresh=settings.new, private=_private(settings))
     if settings.usage and info.decoder is not None:
         from gpt_pipe.usage import usage_line
 
@@ -109,6 +111,13 @@ def single_run(settings: Settings, client: Client, body: dict[str, Any], out: Bi
         log.error(usage_line(info.decoder.usage, info.decoder.impact, first, (info.ended or 0) - info.started,
                              info.credits))
     return code
+
+
+def _private(settings: Settings) -> bool:
+    """Whether the conversation is the default one, in the state directory (--continue)."""
+    from gpt_pipe.conversation import default_conversation
+
+    return settings.conversation == default_conversation()
 
 
 def finished(settings: Settings, info: RunInfo, log: Log) -> None:
@@ -138,8 +147,8 @@ def build_request(settings: Settings, log: Log) -> dict[str, Any]:
     if settings.conversation is not None and not settings.new:
         from gpt_pipe.conversation import read_conversation
 
-        history = read_conversation(settings.conversation, log.warn,
-                                    settings.file_wait) + history
+        history = read_conversation(settings.conversation, log.warn, settings.file_wait,
+                                    private=_private(settings)) + history
     stdin_bytes = None if stdin_used else read_stdin()
     if stdin_bytes is None and not settings.prompt and settings.messages is None and not stdin_used:
         raise GptPipeError("no prompt: give PROMPT words or pipe text into stdin", ExitCode.USAGE)

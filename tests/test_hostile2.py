@@ -252,3 +252,74 @@ def test_huge_numbers_in_usage_and_impact_are_not_internal_errors(run, server):
     assert r.code == 0 and r.out == b"ok\n" and "tokens not reported" in r.err, r
     r = run("--batch", stdin=b'{"prompt": "a"}\n{"prompt": "b"}\n')
     assert r.code == 0 and len(r.out.splitlines()) == 2, r
+
+
+# Files in shared places -----------------------------------------------------------------------
+
+def state(home):
+    path = home / ".local" / "state" / "gpt-pipe"
+    path.mkdir(parents=True, mode=0o700, exist_ok=True)
+    return path
+
+
+def test_a_planted_conversation_symlink_is_refused(run, server, home, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text('{"role": "user", "content": "the victim\'s own file"}\n')
+    (state(home) / "conversation.jsonl").symlink_to(victim)
+    r = run("--continue", "hi")
+    assert r.code == 78 and "symbolic link" in r.err and server.requests == []
+    assert victim.read_text() == '{"role": "user", "content": "the victim\'s own file"}\n'
+
+
+def test_a_state_directory_others_can_write_is_refused(run, server, home):
+    import os
+
+    os.chmod(state(home), 0o777)
+    r = run("--continue", "hi")
+    assert r.code == 78 and "others can write it" in r.err and server.requests == []
+
+
+def test_a_state_path_that_is_a_file_is_a_clear_error(run, server, home):
+    (home / ".local" / "state").mkdir(parents=True)
+    (home / ".local" / "state" / "gpt-pipe").write_text("not a directory")
+    r = run("--continue", "hi")
+    assert r.code == 78 and "state directory" in r.err and server.requests == []
+
+
+def test_new_with_a_prev_that_is_a_directory_is_refused_before_sending(run, server, tmp_path):
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text('{"role": "user", "content": "before"}\n')
+    (tmp_path / "chat.jsonl.prev").mkdir()
+    r = run("-c", str(chat), "--new", "hi")
+    assert r.code == 74 and "chat.jsonl.prev" in r.err and server.requests == []
+
+
+def test_new_keeps_the_previous_conversation_under_a_random_temporary_name(run, server, tmp_path):
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text('{"role": "user", "content": "before"}\n')
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched")
+    import os
+
+    for pid in range(os.getpid(), os.getpid() + 2000):  # the names the old code would have used
+        (tmp_path / f"chat.jsonl.prev.{pid}.tmp").symlink_to(victim)
+    r = run("-c", str(chat), "--new", "hi")
+    assert r.code == 0 and victim.read_text() == "untouched"
+    assert (tmp_path / "chat.jsonl.prev").read_text() == '{"role": "user", "content": "before"}\n'
+
+
+def test_a_conversation_on_dev_null_is_not_an_error(run, server):
+    r = run("-c", "/dev/null", "hi")
+    assert (r.code, r.out) == (0, b"Hello\n"), r
+
+
+def test_a_planted_models_tmp_symlink_is_never_written_through(run, server, home, tmp_path):
+    cache = home / "cache" / "gpt-pipe"
+    cache.mkdir(parents=True, mode=0o700)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched")
+    (cache / "models.tmp").symlink_to(victim)
+    server.reply = Reply([json.dumps({"data": [{"id": "green-l"}]}).encode()], content_type="application/json",
+                         framing="length")
+    r = run("--list-models", extra_env={"XDG_CACHE_HOME": str(home / "cache")})
+    assert r.code == 0 and victim.read_text() == "untouched" and (cache / "models").read_text() == "green-l\n"
