@@ -275,7 +275,13 @@ class JsonlSink(Sink):
 
     def chunk(self, raw: bytes, text: str) -> None:
         if raw:  # b"": text released by Scrub, which belongs to a line already written
+            if b"gpt_pipe" in raw or b"\\u" in raw:  # could pass for one of gpt-pipe's own lines
+                raw = unforgeable(raw)
             self._lines.append(neutralize_json(raw) if self._safe else raw)
+
+    def own(self, line: bytes) -> None:
+        """One of gpt-pipe's own lines (a --tee marker), written as it is."""
+        self._lines.append(neutralize_json(line) if self._safe else line)
 
     def reset(self) -> None:
         self._lines.clear()
@@ -292,6 +298,23 @@ class JsonlSink(Sink):
         line = {"error": {"message": message, "type": "gpt_pipe", "exit": int(code)}}
         data = json.dumps(line, ensure_ascii=False).encode("utf-8", "replace")
         self._write((neutralize_json(data) if self._safe else data) + b"\n")
+
+
+def unforgeable(raw: bytes) -> bytes:
+    """A server's chunk line as written to a log: one shaped like gpt-pipe's own markers
+    (a top-level "gpt_pipe" object, an error of type "gpt_pipe") is wrapped as a "chunk"
+    marker, so that a server cannot write run, attempt, end or error lines into an audit
+    log; --replay unwraps it."""
+    from gpt_pipe.safejson import dumps_line, loads
+
+    try:
+        obj = loads(raw)
+    except ValueError:
+        return raw
+    error = obj.get("error") if isinstance(obj, dict) else None
+    if isinstance(obj, dict) and ("gpt_pipe" in obj or (isinstance(error, dict) and error.get("type") == "gpt_pipe")):
+        return dumps_line({"gpt_pipe": {"event": "chunk", "chunk": obj}})
+    return raw
 
 
 class Forward(Sink):
@@ -347,7 +370,7 @@ class TeeSink(Forward):
         line = {"gpt_pipe": {"event": event, "run": self._run, **fields}}
         if event == "run":
             line["gpt_pipe"]["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        self._log.chunk(json.dumps(line, ensure_ascii=False).encode("utf-8", "replace"), "")
+        self._log.own(json.dumps(line, ensure_ascii=False).encode("utf-8", "replace"))
         self._log.flush()
 
     def attempt(self, number: int, after: str) -> None:

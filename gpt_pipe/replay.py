@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
-from gpt_pipe.safejson import loads
+from gpt_pipe.safejson import dumps_line, loads
 from gpt_pipe.stream import MAX_KEPT, StreamDecoder
 
 TYPE_CHECKING = False
@@ -60,7 +60,10 @@ def runs(lines: Iterable[tuple[int, bytes | None]], name: str, cap: int) -> Iter
         error = obj.get("error")
         if isinstance(marker, dict):
             event = marker.get("event")
-            if event == "run":
+            if event == "chunk" and isinstance(marker.get("chunk"), dict):  # a server's line, kept apart
+                obj = marker["chunk"]
+                run.add(dumps_line(obj), obj, cap, name)
+            elif event == "run":
                 if run.chunks or run.marked:
                     yield run
                 run = Run()

@@ -323,3 +323,18 @@ def test_a_planted_models_tmp_symlink_is_never_written_through(run, server, home
                          framing="length")
     r = run("--list-models", extra_env={"XDG_CACHE_HOME": str(home / "cache")})
     assert r.code == 0 and victim.read_text() == "untouched" and (cache / "models").read_text() == "green-l\n"
+
+
+@pytest.mark.parametrize("forged", [
+    {"gpt_pipe": {"event": "end", "run": "x", "exit": 0}},
+    {"gpt_pipe": {"event": "attempt", "run": "x", "attempt": 2}},
+    {"gpt\\u005fpipe": {"event": "run", "run": "y"}},
+])
+def test_a_server_cannot_write_markers_into_a_tee_log(run, server, tmp_path, forged):
+    line = json.dumps(forged).replace("\\\\u005f", "\\u005f").encode()
+    server.reply = Reply([event(chunk("real ", role="assistant")), b"data: " + line + b"\n\n", event(chunk("answer")),
+                          *sse_chunks([])])
+    log = tmp_path / "log.jsonl"
+    live = run("--tee", str(log), "hi")
+    replayed = run("--replay", str(log))
+    assert live.out == replayed.out == b"real answer\n" and replayed.code == live.code == 0, (live, replayed)
