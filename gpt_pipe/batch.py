@@ -27,6 +27,7 @@ from gpt_pipe.terminal import is_terminal
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from gpt_pipe.keys import Secrets
+    from gpt_pipe.ratelimit import Pace
     from gpt_pipe.request import RequestPlan
 
 # The exit code of a batch: 0 when every line finished with "stop"; otherwise the first of
@@ -158,6 +159,7 @@ class Batch:
         self.counts: dict[int, int] = {}
         self.skipped = 0
         self.text_lines = text_lines  # --batch-text: a line is a prompt, not JSON
+        self.pace: Pace | None = None  # the workers' shared pace, for the summary
         self.tokens = 0
         self.token_reports = 0  # results whose usage gave a token count
         self.joules = 0.0
@@ -276,6 +278,8 @@ class Batch:
         parts.append(f"{self.tokens} tokens" if self.token_reports else "tokens n/a")
         if self.joules:
             parts.append(f"{self.joules / 3600:.3g} Wh")
+        if self.log.rate_until > time.monotonic():
+            parts.append("waiting for the rate limit")
         self.log.status("batch: " + ", ".join(parts))
 
     def summary(self) -> str:
@@ -286,6 +290,10 @@ class Batch:
         if self.skipped:
             parts.append(f"{self.skipped} skipped (done before)")
         parts.append(f"in {time.monotonic() - self.started:.1f} s")
+        pace = self.pace
+        if pace is not None and (pace.refusals or pace.waited >= 0.05):
+            parts.append(f"{pace.waited:.1f} s of it waiting for the rate limit, {pace.refusals} "
+                         f"{'response' if pace.refusals == 1 else 'responses'} 429")
         return "batch: " + ", ".join(parts)
 
     def _exit_code(self) -> int:
@@ -301,18 +309,22 @@ def run_batch(settings: Settings, plan: RequestPlan, key: str, log: Log) -> int:
     from gpt_pipe.client import Client
     from gpt_pipe.files import open_read, read_lines
     from gpt_pipe.output import KeepText, Sink
-    from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, SharedGate, run_with_retries
+    from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, run_with_retries
     from gpt_pipe.process import start_streaming
+    from gpt_pipe.ratelimit import Pace
     from gpt_pipe.scrub import Scrub
 
     checker = plan.checker()
-    policy = RetryPolicy(settings.retries, settings.max_retry_wait, gate=SharedGate(),
+    policy = RetryPolicy(settings.retries, settings.max_retry_wait, shared=True,
                          retries_invalid=settings.retries_invalid)
+    pace = Pace(settings.rate)  # one for all workers: the server's limit is the batch's
+    log.rate_notes = False
     local = threading.local()  # a requests Session is not for sharing between threads
 
     def run_one(body: dict[str, Any], label: str) -> dict[str, Any]:
         if not hasattr(local, "client"):
-            local.client = Client.for_settings(settings, key, log, keep_alive=True)  # one kept connection per worker
+            local.client = Client.for_settings(settings, key, log, keep_alive=True,  # one connection per worker
+                                               pace=pace)
         info = RunInfo(body["model"], label=label, limit=settings.max_answer)
         kept: KeepText  # keeps the text, writes nothing; with --schema, checks it too
         if checker is None:
@@ -347,6 +359,7 @@ def run_batch(settings: Settings, plan: RequestPlan, key: str, log: Log) -> int:
     skip = done_ids(output.path) if settings.resume and output.path else set()
     batch = Batch(run_one, plan, settings.parallel, settings.keep_order, output, log, skip, progress, total,
                   settings.batch_text)
+    batch.pace = pace
     start_streaming()
     code = batch.run(read_lines(stream))
     log.error(batch.summary())

@@ -24,6 +24,7 @@ from gpt_pipe.urls import host, hostname, is_loopback
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from gpt_pipe.ratelimit import Pace
     from gpt_pipe.settings import Settings
 
 ERROR_BODY_LIMIT = 65536
@@ -125,16 +126,24 @@ class Client:
     """One API endpoint with one key; ``post_chat`` and ``list_models`` talk to it."""
 
     @classmethod
-    def for_settings(cls, settings: Settings, key: str, log: Log, keep_alive: bool = False) -> Client:
-        """The client a run's settings ask for (--batch: ``keep_alive``, one per worker)."""
-        return cls(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log,
-                   settings.ca_bundle, settings.progress_timeout, settings.max_event, keep_alive)
+    def for_settings(cls, settings: Settings, key: str, log: Log, keep_alive: bool = False,
+                     pace: Pace | None = None) -> Client:
+        """The client a run's settings ask for (--batch: ``keep_alive``, one per worker, and
+        the ``pace`` they share)."""
+        client = cls(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log,
+                     settings.ca_bundle, settings.progress_timeout, settings.max_event, keep_alive)
+        if pace is not None:
+            client.pace = pace
+        return client
 
     def __init__(self, base_url: str, api_key: str, connect_timeout: float, idle_timeout: float, log: Log,
                  ca_bundle: str | None = None, progress_timeout: float = PROGRESS_TIMEOUT,
                  max_event: int = MAX_EVENT, keep_alive: bool = False) -> None:
         self.base_url = base_url.rstrip("/")
         self.shown_url = redact_url(self.base_url)
+        from gpt_pipe.ratelimit import Pace
+
+        self.pace = Pace()  # what the server says of its rate limit (a batch's workers share one)
         # Certificates are always checked: --ca-bundle, else the variables requests honours,
         # else certifi's bundle (requests' own default); tls.py holds the rule. Over http://
         # only a redirect to https:// would use them: requests checks them then.
@@ -308,8 +317,23 @@ class Client:
             self._log.debug(f"< HTTP {response.status_code} {response.reason}")
             for name, value in response.headers.items():
                 self._log.debug(f"< {name}: {value}")
+        from gpt_pipe.ratelimit import read
+
+        reading = read(response.headers)
+        if reading and self._log.debugging:
+            self._log.debug(f"rate limit read: {reading.describe()}")
+        hinted = self.pace.learn(reading, response.status_code)
         if 200 <= response.status_code < 300:
             return response
+        if response.status_code == 429:
+            try:
+                error = self._status_error(response)
+            finally:
+                response.close()
+            # A 429 that names no Retry-After but a reset is waited for until that reset.
+            error.retry_after = hinted
+            error.rate_limited = True
+            raise error
         try:
             raise self._status_error(response)
         finally:

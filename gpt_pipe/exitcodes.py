@@ -82,6 +82,7 @@ class GptPipeError(Exception):
         self.retryable = retryable  # safe to send again, if nothing has been written yet
         self.retry_after = retry_after  # seconds the server asked us to wait (Retry-After)
         self.brief = brief or message  # the cause in a few words, for the retry line
+        self.rate_limited = False  # an HTTP 429: the server's pace, not the line's failure
 
 
 # The HTTP statuses worth another try: the server said "not now", not "no".

@@ -21,6 +21,8 @@ class Log:
         self._open_line = False  # streamed text has left a line open on stderr
         self.stdout_open = False  # the answer has left a line open on the same terminal
         self._waiting: Any = None  # the "waiting for the answer" indicator, while it runs
+        self.rate_until = 0.0  # a wait for the rate limit lasts until then (Log.rate_wait)
+        self.rate_notes = True  # False in --batch: its progress line says it
 
     def start_waiting(self) -> None:
         """On a terminal, show that the request is out and no text has come yet; erased by
@@ -64,6 +66,18 @@ class Log:
     def note(self, message: str) -> None:
         if not self.quiet:
             self._line(message)
+
+    def rate_wait(self, seconds: float) -> None:
+        """A request waits ``seconds`` for the server's rate limit (or --rate): said once per
+        wait of a second or more (--batch shows it on its progress line instead)."""
+        import time
+
+        now = time.monotonic()
+        if now < self.rate_until:
+            return
+        self.rate_until = now + seconds
+        if seconds >= 1 and self.rate_notes:
+            self.note(f"waiting {seconds:.1f} s for the server's rate limit")
 
     def debug(self, message: str) -> None:
         if self.debugging:

@@ -28,8 +28,8 @@ _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 class Option:
     """One option. ``kind``: flag, text, path (a file name: ``~`` expanded once, in
-    Settings), number, seconds (a number > 0), integer, size, choice, keyvalue, or
-    optional (a flag that takes a value when one follows)."""
+    Settings), number, seconds (a number > 0), integer, size, rate (N/s, N/min), choice,
+    keyvalue, or optional (a flag that takes a value when one follows)."""
 
     __slots__ = ("answer", "batch", "choices", "config", "decls", "default", "dest", "env", "group", "help",
                  "high", "kind", "low", "metavar", "multiple", "one_of", "request", "show_default")
@@ -101,6 +101,8 @@ class Option:
             return value
         if kind == "size":
             return parse_size(value)
+        if kind == "rate":
+            return parse_rate(value)
         if kind == "integer":
             if isinstance(value, float) or (not from_text and not isinstance(value, int)):
                 raise ValueError("not a whole number")
@@ -147,7 +149,7 @@ class Option:
 
 
 _WANTED = {"number": "not a number", "seconds": "not a number", "integer": "not a whole number",
-           "size": "not a size (like 4M or 512K)"}
+           "size": "not a size (like 4M or 512K)", "rate": "not a rate (like 9/s or 540/min)"}
 
 
 def parse_size(value: Any) -> int:
@@ -169,6 +171,25 @@ def parse_size(value: Any) -> int:
     if size < 1024:
         raise ValueError("out of range", "at least 1K")
     return size
+
+
+_PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
+
+
+def parse_rate(value: Any) -> float:
+    """Requests per second from ``9/s``, ``540/min``, ``2000/h``."""
+    if not isinstance(value, str):
+        raise ValueError("not a rate (like 9/s or 540/min)")
+    number, sep, unit = value.strip().lower().partition("/")
+    try:
+        count = float(number)
+    except ValueError:
+        raise ValueError("not a rate (like 9/s or 540/min)") from None
+    if not sep or unit.strip() not in _PER or not count == count or count in (float("inf"), float("-inf")):
+        raise ValueError("not a rate (like 9/s or 540/min)")
+    if count <= 0:
+        raise ValueError("out of range", "more than 0")
+    return count / _PER[unit.strip()]
 
 
 def format_size(size: int) -> str:
@@ -275,6 +296,9 @@ OPTIONS: tuple[Option, ...] = (
     _O(("--max-retry-wait",), "max_retry_wait", "number", NETWORK,
        "Longest wait before a retry; a longer Retry-After ends the run (75).", default=60.0, metavar="SECONDS",
        low=0, high=86400, show_default=True),
+    _O(("--rate",), "rate", "rate", NETWORK,
+       "Start at most N requests per second or minute (N/s, N/min), across all --batch workers; the server's "
+       "own rate-limit headers are followed anyway.", metavar="N/s"),
     _O(("--ca-bundle",), "ca_bundle", "path", NETWORK, "Trust the CA certificates in FILE (PEM) for TLS.",
        metavar="FILE"),
     _O(("--max-event",), "max_event", "size", NETWORK,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 import select
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -128,51 +127,18 @@ class MaxTime:
         raise MaxTimeReached
 
 
-class SharedGate:
-    """One backoff for many workers (--batch): a 429 or Retry-After seen by any of them
-    holds back every worker's next request, so a throttled server is not hammered."""
-
-    def __init__(self) -> None:
-        self._deadline = Deadline(0)
-        self._lock = threading.Lock()
-
-    def hold(self, seconds: float) -> None:
-        with self._lock:
-            if (self._deadline.left() or 0) < seconds:
-                self._deadline = Deadline(seconds)
-
-    def wait(self) -> None:
-        while True:
-            with self._lock:
-                left = self._deadline.left() or 0
-            if left <= 0:
-                return
-            time.sleep(left)
-
-
 class RetryPolicy:
-    def __init__(self, retries: int, max_wait: float, base: float = 1.0, gate: SharedGate | None = None,
+    """How failures are retried. ``shared``: --batch, whose workers share the client's Pace:
+    a 429 is waited out at the server's pace without using up --retries, and a retry's wait
+    holds back every worker."""
+
+    def __init__(self, retries: int, max_wait: float, base: float = 1.0, shared: bool = False,
                  retries_invalid: int = 0) -> None:
         self.retries = retries
         self.retries_invalid = retries_invalid  # --retries-invalid: answers that do not match --schema
         self.max_wait = max_wait
         self.base = base
-        self.gate = gate
-
-    def wait_turn(self) -> None:
-        if self.gate is not None:
-            self.gate.wait()
-
-    def hold(self, seconds: float) -> None:
-        """Before a retry: with a shared gate, every worker waits from now on."""
-        if self.gate is not None:
-            self.gate.hold(seconds)
-
-    def pause(self, seconds: float) -> None:
-        if self.gate is None:
-            time.sleep(seconds)
-        else:
-            self.gate.wait()
+        self.shared = shared
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with "equal jitter": half fixed, half random."""
@@ -206,10 +172,13 @@ def _attempts(
 ) -> ExitCode:
     attempt = 0
     invalid = 0
+    refused = 0
     after = ""
+    pace = client.pace
     while True:
-        policy.wait_turn()
-        sink.attempt(attempt + invalid + 1, after)  # --tee marks where each attempt begins
+        if not pace.wait(max_time.left(), on_wait=log.rate_wait):  # the server's pace, and --rate
+            raise MaxTimeReached
+        sink.attempt(attempt + invalid + refused + 1, after)  # --tee marks where each attempt begins
         try:
             return run_chat(client, body, sink, log, max_time, info)
         except GptPipeError as error:
@@ -220,6 +189,13 @@ def _attempts(
                 invalid += 1
                 log.note(f"{info.label}{error.message}; asking again ({invalid}/{policy.retries_invalid})")
                 after = "the answer did not match --schema"
+                sink.reset()
+                continue
+            if error.rate_limited and policy.shared and not sink.written and not pace.starved():
+                # The server's pace, not this line's failure: waited out (Pace.wait above)
+                # without using up --retries; --max-time and STARVED_SECONDS still end it.
+                refused += 1
+                after = error.brief
                 sink.reset()
                 continue
             if not error.retryable or sink.written or attempt >= policy.retries:
@@ -237,11 +213,13 @@ def _attempts(
             if left is not None and delay >= left:
                 raise MaxTimeReached from None  # the wait alone would pass --max-time
             attempt += 1
-            policy.hold(delay)
             log.note(f"{info.label}{error.brief}, retrying in {delay:.1f} s ({attempt}/{policy.retries})")
             after = error.brief
             sink.reset()
-            policy.pause(delay)
+            if policy.shared:
+                pace.hold(delay)  # every worker waits: a throttled server is not hammered
+            else:
+                time.sleep(delay)
 
 
 def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log, max_time: MaxTime | None = None,

@@ -51,6 +51,7 @@ class Settings:
     schema: str | None
     schema_mode: str
     retries_invalid: int
+    rate: float | None
 
     def __init__(self, opts: dict[str, Any], key_from_flag: bool) -> None:
         from gpt_pipe.options import BY_DEST

@@ -107,34 +107,33 @@ def test_exit_code_is_the_most_severe_outcome(run, server):
     assert run("--batch", stdin=lines({"prompt": "long"}, {"prompt": "reject"})).code == 65
 
 
-def test_shared_backoff_holds_every_worker(server, env):
+def test_a_429_holds_every_worker_and_costs_no_retry(server, env):
+    """A 429 seen by one worker holds back every worker's next request for its Retry-After,
+    and waiting it out uses up none of --retries (--retries 0 here)."""
     b_may_finish = threading.Event()
     arrivals: list[tuple[float, str]] = []
+    refused_at: list[float] = []
 
     def reply(request):
         prompt = request.json["messages"][-1]["content"]
         arrivals.append((time.monotonic(), prompt))
         if prompt == "a" and sum(1 for _, p in arrivals if p == "a") == 1:
-            return Reply([b'{"error": "slow down"}'], status=429, framing="length", headers={"Retry-After": "1"})
+            def sent() -> None:
+                refused_at.append(time.monotonic())
+                b_may_finish.set()  # b's worker asks for its next line only after the 429 went out
+            return Reply([b'{"error": "slow down"}'], status=429, framing="length", headers={"Retry-After": "1"},
+                         on_sent=sent)
         if prompt == "b":
-            b_may_finish.wait(BOUND)  # b's worker asks for its next line only after the 429 was taken
+            b_may_finish.wait(BOUND)
         return Reply(sse_chunks([prompt]))
 
     server.reply = reply
-    proc = subprocess.Popen([*GPT_PIPE, "--batch", "-P", "2", "--retries", "2"], env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    proc.stdin.write(lines(*({"id": p, "prompt": p} for p in "abcd")))
-    proc.stdin.close()
-    proc.stdin = None  # so that communicate() does not flush it
-    note = proc.stderr.readline().decode()  # handshake: written after the shared hold is set
-    held_at = time.monotonic()
-    assert "429 Too Many Requests, retrying in 1.0 s (1/2)" in note
-    b_may_finish.set()
-    out, _ = proc.communicate(timeout=BOUND)
-    assert proc.returncode == 0 and sorted(g["id"] for g in results(out)) == ["a", "b", "c", "d"]
-    first_a = next(t for t, p in arrivals if p == "a")
-    later = [t for t, p in arrivals if t > first_a and p != "b"]  # c, d and a's retry
-    assert len(later) == 3 and min(later) >= held_at + 0.8, (held_at, arrivals)
+    proc = subprocess.run([*GPT_PIPE, "--batch", "-P", "2", "--retries", "0"], env=env, capture_output=True,
+                          input=lines(*({"id": p, "prompt": p} for p in "abcd")), timeout=BOUND)
+    assert proc.returncode == 0 and sorted(g["id"] for g in results(proc.stdout)) == ["a", "b", "c", "d"]
+    assert "1 response 429" in proc.stderr.decode()
+    later = [t for t, p in arrivals if t > refused_at[0] and p != "b"]  # c, d and a again
+    assert len(later) == 3 and min(later) >= refused_at[0] + 0.9, (refused_at, arrivals)
 
 
 def test_kill_and_resume_gives_every_id_exactly_once(server, env, tmp_path):

@@ -26,6 +26,7 @@ SAMPLES = {
     "size": ["4M", "512K", "1G", "4MiB", "2048", "100", "lots", "1.5M", "nanK"],
     "choice": ["response_format", "prompt", "json"],
     "keyvalue": ["top_k=5", "a=@file", "novalue", "=x", "messages=[]", "stream=false"],
+    "rate": ["9/s", "540/min", "2000/h", "0/s", "-1/s", "9", "x/s", "9/fortnight", "nan/s"],
 }
 
 VALUED = [o for o in options.OPTIONS if not o.flag and o.dest not in options.EAGER]

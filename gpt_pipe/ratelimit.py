@@ -1,0 +1,219 @@
+"""Rate limits: what a server says of them (every header style in use), and the one pace
+all requests of a run keep to (a --batch's workers share it).
+
+Header styles read, case-insensitively, for requests and for tokens:
+- OpenAI: ``x-ratelimit-limit-requests``, ``x-ratelimit-remaining-requests``,
+  ``x-ratelimit-reset-requests`` (durations: ``1s``, ``20ms``, ``6m0s``, ``1h2m3.5s``), and
+  the same three for ``-tokens``;
+- the IETF httpapi drafts: ``RateLimit-Limit``, ``RateLimit-Remaining``, ``RateLimit-Reset``
+  (seconds) with ``RateLimit-Policy: 40;w=60`` (GreenPT sends these), and the structured
+  ``RateLimit: "default";r=0;t=30`` with ``RateLimit-Policy: "default";q=40;w=60``;
+- ``Retry-After`` (seconds or an HTTP date) on a 429.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+# The longest a batch waits for the rate limit with no request accepted at all: past it,
+# the lines still waiting end with 75 (a server that will never let them through).
+STARVED_SECONDS = 600.0
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?")
+
+
+def duration(text: str | None) -> float | None:
+    """Seconds from ``2``, ``1.5``, ``1s``, ``20ms``, ``6m0s``, ``1h2m3.5s``; None if not one."""
+    if not text:
+        return None
+    text = text.strip().lower()[:32]
+    try:
+        seconds = float(text)
+    except ValueError:
+        match = _DURATION.fullmatch(text)
+        if match is None or not any(match.groups()):
+            return None
+        hours, minutes, secs, millis = (float(group) if group else 0.0 for group in match.groups())
+        seconds = hours * 3600 + minutes * 60 + secs + millis / 1000
+    return seconds if 0 <= seconds < 1e9 else None
+
+
+def _count(text: str | None) -> int | None:
+    if text is None:
+        return None
+    text = text.strip()[:20]
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def _parameters(text: str) -> dict[str, str]:
+    """``"default";q=40;w=60`` or ``40;w=60`` -> {"": "40", "q": "40", "w": "60"} (the first
+    item of a list, as the structured fields give one policy per name)."""
+    first = text.split(",", 1)[0]
+    items = [item.strip() for item in first.split(";")]
+    found: dict[str, str] = {}
+    if items and "=" not in items[0]:
+        found[""] = items[0].strip('"')
+    for item in items[1:]:
+        key, _, value = item.partition("=")
+        found[key.strip().lower()] = value.strip().strip('"')
+    return found
+
+
+class Reading:
+    """What one response said; None where it said nothing."""
+
+    __slots__ = ("limit", "remaining", "reset", "retry_after", "token_remaining", "token_reset", "window")
+
+    def __init__(self) -> None:
+        self.limit: int | None = None  # requests per window
+        self.remaining: int | None = None  # requests left in this window
+        self.reset: float | None = None  # seconds until the window resets
+        self.window: float | None = None  # the window's length
+        self.token_remaining: int | None = None
+        self.token_reset: float | None = None
+        self.retry_after: float | None = None
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, name) is not None for name in self.__slots__)
+
+    def describe(self) -> str:
+        return ", ".join(f"{name}={value:g}" for name in self.__slots__
+                         if (value := getattr(self, name)) is not None)
+
+
+def read(headers: Mapping[str, str]) -> Reading:
+    """The rate-limit fields of a response's headers (a case-insensitive mapping)."""
+    found = Reading()
+    get = headers.get
+    found.limit = _count(get("x-ratelimit-limit-requests"))
+    found.remaining = _count(get("x-ratelimit-remaining-requests"))
+    found.reset = duration(get("x-ratelimit-reset-requests"))
+    found.token_remaining = _count(get("x-ratelimit-remaining-tokens"))
+    found.token_reset = duration(get("x-ratelimit-reset-tokens"))
+    # The IETF drafts' fields, where the OpenAI style said nothing.
+    if found.limit is None:
+        found.limit = _count(get("ratelimit-limit"))
+    if found.remaining is None:
+        found.remaining = _count(get("ratelimit-remaining"))
+    if found.reset is None:
+        found.reset = duration(get("ratelimit-reset"))
+    structured = get("ratelimit")
+    if structured:
+        fields = _parameters(structured)
+        if found.remaining is None:
+            found.remaining = _count(fields.get("r"))
+        if found.reset is None:
+            found.reset = duration(fields.get("t"))
+    policy = get("ratelimit-policy")
+    if policy:
+        fields = _parameters(policy)
+        found.limit = found.limit if found.limit is not None else _count(fields.get("q") or fields.get(""))
+        found.window = duration(fields.get("w"))
+    from gpt_pipe.failures import parse_retry_after
+
+    found.retry_after = parse_retry_after(get("retry-after"))
+    return found
+
+
+class Pace:
+    """When the next request may start, for all the requests of one run (a --batch's
+    workers share one): the server's own numbers (remaining requests and tokens, counted
+    down as requests go out and corrected by each response; the reset; a 429's wait), and
+    a ceiling set by hand (--rate). A bare 429 slows every worker down."""
+
+    def __init__(self, rate: float | None = None) -> None:
+        self._lock = threading.Lock()
+        self._interval = 1.0 / rate if rate else 0.0  # --rate: the least time between two starts
+        self._next = 0.0  # the earliest the next request may start (--rate)
+        self._blocked = 0.0  # no request before this (a 429's wait, or a window used up)
+        self._remaining: int | None = None  # requests left in the server's window
+        self._reset = 0.0  # when that window resets
+        self._backoff = 0.0  # a bare 429's wait, doubled by each one in a row
+        self.waited = 0.0  # wall time with some request waiting here, for the summary
+        self._counted = 0.0  # waits are counted up to this time
+        self.refusals = 0  # 429s met
+        self.last_accepted = time.monotonic()
+
+    def delay(self) -> float:
+        """Seconds to wait before the next request may start (0: now, and it is counted)."""
+        with self._lock:
+            now = time.monotonic()
+            until = max(self._blocked, self._next)
+            if self._remaining is not None and self._remaining <= 0 and self._reset > now:
+                until = max(until, self._reset)
+            if until > now:
+                return until - now
+            if self._remaining is not None:
+                self._remaining -= 1 if self._reset > now else 0
+            self._next = now + self._interval
+            return 0.0
+
+    def wait(self, left: float | None = None, on_wait: Any = None) -> bool:
+        """Wait for this request's turn; False when it would not come within ``left`` s."""
+        started = time.monotonic()
+        while True:
+            delay = self.delay()
+            if delay <= 0:
+                return True
+            if left is not None and time.monotonic() - started + delay > left:
+                return False
+            if on_wait is not None:
+                on_wait(delay)
+            began = time.monotonic()
+            time.sleep(min(delay, 1.0))
+            ended = time.monotonic()
+            with self._lock:  # wall time with some request waiting (workers' waits overlap)
+                self.waited += max(0.0, ended - max(began, self._counted))
+                self._counted = max(self._counted, ended)
+
+    def learn(self, reading: Reading, status: int) -> float | None:
+        """A response's numbers; for a 429, the wait it asks for (None: no hint at all)."""
+        now = time.monotonic()
+        with self._lock:
+            if status != 429:
+                self.last_accepted = now
+                self._backoff = 0.0
+            if reading.remaining is not None:
+                reset = now + reading.reset if reading.reset is not None else self._reset
+                if reading.reset is not None and reset > self._reset + 0.5:
+                    self._remaining = reading.remaining  # a new window
+                else:
+                    self._remaining = min(self._remaining, reading.remaining) \
+                        if self._remaining is not None else reading.remaining
+                self._reset = max(self._reset, reset) if reading.reset is not None else self._reset
+                if reading.remaining <= 0 and reading.reset is not None:
+                    self._blocked = max(self._blocked, now + reading.reset)
+            if reading.token_remaining is not None and reading.token_remaining <= 0 \
+                    and reading.token_reset is not None:
+                self._blocked = max(self._blocked, now + reading.token_reset)
+            if status != 429:
+                return None
+            self.refusals += 1
+            wait = reading.retry_after
+            if wait is None:
+                wait = reading.reset if reading.reset is not None else reading.token_reset
+            if wait is None:  # a bare 429: slow everybody down, more with each one in a row
+                self._backoff = min(30.0, max(1.0, self._backoff * 2))
+                self._interval = max(self._interval, self._backoff / 4)
+                wait = self._backoff
+                hinted = None
+            else:
+                hinted = wait
+            self._blocked = max(self._blocked, now + wait)
+            return hinted
+
+    def hold(self, seconds: float) -> None:
+        """No request starts for ``seconds`` (a retry's wait, for every worker)."""
+        with self._lock:
+            self._blocked = max(self._blocked, time.monotonic() + seconds)
+
+    def starved(self) -> bool:
+        """Whether no request has been accepted for STARVED_SECONDS."""
+        return time.monotonic() - self.last_accepted > STARVED_SECONDS

@@ -1,0 +1,154 @@
+"""Rate limits: the server's numbers are read in every header style, a batch keeps to them
+without losing a line, --rate sets a ceiling by hand, and a single run waits for the reset
+a 429 names. The local server enforces a fixed-window limit of its own."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from server import Reply, sse_chunks
+
+from gpt_pipe.ratelimit import Pace, duration, read
+
+
+class Window:
+    """A fixed window of ``limit`` requests per ``seconds``, answered in one header style."""
+
+    def __init__(self, limit: int, seconds: float, style: str) -> None:
+        self.limit, self.seconds, self.style = limit, seconds, style
+        self.start = time.monotonic()
+        self.used = 0
+        self.refused = 0
+        self.served = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, request) -> Reply:
+        with self.lock:
+            now = time.monotonic()
+            if now - self.start >= self.seconds:
+                self.start += (now - self.start) // self.seconds * self.seconds
+                self.used = 0
+            reset = self.start + self.seconds - now
+            allowed = self.used < self.limit
+            if allowed:
+                self.used += 1
+                self.served += 1
+            else:
+                self.refused += 1
+            headers = self.headers(max(0, self.limit - self.used), reset, allowed)
+        if allowed:
+            return Reply(sse_chunks([request.json["messages"][-1]["content"]]), headers=headers)
+        return Reply([b'{"error": {"message": "rate limited"}}'], status=429, content_type="application/json",
+                     framing="length", headers=headers)
+
+    def headers(self, remaining: int, reset: float, allowed: bool) -> dict[str, str]:
+        if self.style == "openai":
+            return {"x-ratelimit-limit-requests": str(self.limit), "x-ratelimit-remaining-requests": str(remaining),
+                    "x-ratelimit-reset-requests": f"{int(reset * 1000)}ms"}
+        if self.style == "ietf":
+            return {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(remaining),
+                    "RateLimit-Reset": f"{reset:.2f}", "RateLimit-Policy": f"{self.limit};w={self.seconds:g}"}
+        if self.style == "structured":
+            return {"RateLimit": f'"default";r={remaining};t={reset:.2f}',
+                    "RateLimit-Policy": f'"default";q={self.limit};w={self.seconds:g}'}
+        if self.style == "retry-after" and not allowed:
+            return {"Retry-After": str(max(1, round(reset + 0.5)))}
+        return {}
+
+
+def prompts(n: int) -> bytes:
+    return b"".join(json.dumps({"id": i, "prompt": f"q{i}"}).encode() + b"\n" for i in range(n))
+
+
+@pytest.mark.parametrize("style", ["openai", "ietf", "structured", "retry-after", "bare"])
+def test_a_batch_keeps_to_the_limit_and_loses_no_line(run, server, style):
+    window = Window(4, 1.0, style)
+    server.reply = window
+    r = run("--batch", "-P", "4", "--retries", "0", stdin=prompts(12))
+    codes = [json.loads(line)["exit"] for line in r.out.splitlines()]
+    assert codes == [0] * 12 and r.code == 0, r.err
+    if style in ("openai", "ietf", "structured"):
+        assert window.refused <= 4, window.refused  # at most -P responses 429 in the whole batch
+    assert "waiting for the rate limit" in r.err or window.refused == 0
+
+
+def test_a_limit_below_parallel_with_a_long_window_loses_no_line(run, server):
+    window = Window(2, 2.0, "ietf")
+    server.reply = window
+    r = run("--batch", "-P", "8", "--retries", "0", stdin=prompts(5))
+    assert [json.loads(line)["exit"] for line in r.out.splitlines()] == [0] * 5, r.err
+
+
+def test_rate_by_hand_keeps_below_a_server_that_says_nothing(run, server):
+    window = Window(5, 0.5, "none")  # 10 per second, and no headers
+    server.reply = window
+    r = run("--batch", "-P", "8", "--rate", "5/s", stdin=prompts(8))
+    assert r.code == 0 and window.refused == 0, r.err
+
+
+def test_a_single_run_waits_for_the_reset_a_429_names(run, server):
+    arrivals: list[float] = []
+
+    def answer(request):
+        arrivals.append(time.monotonic())
+        if len(arrivals) == 1:
+            return Reply([b'{"error": {"message": "slow down"}}'], status=429, content_type="application/json",
+                          framing="length", headers={"x-ratelimit-reset-requests": "1.5s"})
+        return Reply(sse_chunks(["ok"]))
+
+    server.reply = answer
+    r = run("--retries", "1", "hi")
+    assert (r.code, r.out) == (0, b"ok\n") and "retrying in 1.5 s" in r.err
+    assert arrivals[1] - arrivals[0] >= 1.4
+
+
+def test_debug_shows_what_was_read(run, server):
+    server.reply = Window(10, 60.0, "openai")
+    r = run("--debug", "hi")
+    assert "rate limit read: limit=10, remaining=9, reset=" in r.err
+
+
+@pytest.mark.parametrize("value, per_second", [("9/s", 9.0), ("540/min", 9.0), ("3600/h", 1.0)])
+def test_rate_takes_per_second_minute_or_hour(value, per_second):
+    from gpt_pipe.options import parse_rate
+
+    assert parse_rate(value) == per_second
+
+
+def test_a_bad_rate_is_a_usage_error(run, server):
+    r = run("--rate", "fast", "hi")
+    assert r.code == 2 and "not a rate" in r.err and server.requests == []
+
+
+# The readers, on their own -------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, seconds", [("1s", 1.0), ("20ms", 0.02), ("6m0s", 360.0), ("1h2m3.5s", 3723.5),
+                                           ("2", 2.0), ("1.5", 1.5), ("soon", None), ("", None)])
+def test_durations(text, seconds):
+    assert duration(text) == seconds
+
+
+def test_every_header_style_is_read_case_insensitively():
+    from requests.structures import CaseInsensitiveDict
+
+    openai = read(CaseInsensitiveDict({"X-RateLimit-Remaining-Requests": "0", "x-ratelimit-reset-requests": "6m0s",
+                                       "x-ratelimit-remaining-tokens": "10", "x-ratelimit-reset-tokens": "20ms"}))
+    assert (openai.remaining, openai.reset, openai.token_remaining, openai.token_reset) == (0, 360.0, 10, 0.02)
+    greenpt = read(CaseInsensitiveDict({"ratelimit-limit": "40", "ratelimit-policy": "40;w=60"}))
+    assert (greenpt.limit, greenpt.window) == (40, 60.0)
+    structured = read(CaseInsensitiveDict({"RateLimit": '"default";r=0;t=30',
+                                           "RateLimit-Policy": '"default";q=40;w=60'}))
+    assert (structured.remaining, structured.reset, structured.limit, structured.window) == (0, 30.0, 40, 60.0)
+    assert not read(CaseInsensitiveDict({"Content-Type": "text/event-stream"}))
+
+
+def test_remaining_requests_are_counted_down_locally():
+    from requests.structures import CaseInsensitiveDict
+
+    pace = Pace()
+    pace.learn(read(CaseInsensitiveDict({"RateLimit-Remaining": "2", "RateLimit-Reset": "30"})), 200)
+    assert pace.delay() == 0 and pace.delay() == 0
+    assert pace.delay() > 25  # the window is used up: wait for its reset
