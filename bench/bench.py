@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from server import Pause, Raw, Reply, Server, chunk, event, sse_chunks  # noqa: E402
+from server import Pause, RateWindow, Raw, Reply, Server, chunk, event, sse_chunks  # noqa: E402
 
 KEY = "sk-bench-0000000000000000"
 GPT_PIPE = [str(Path(sys.executable).with_name("gpt-pipe"))]
@@ -263,8 +263,41 @@ def hostile_cases() -> dict[str, tuple]:
         "200 MiB model list": (Reply([b'{"data":[{"id":"', *_endless(x, 200 * MiB)], content_type="application/json",
                                      framing="close"), ["--list-models"], None, 76),
         "-c /dev/zero": (Reply(sse_chunks(["ok"])), ["-c", "/dev/zero", "hi"], None, 65),
+        "302 whose body is a gzip bomb": (_redirect_bomb, ["hi"], None, 0),
+        "400 MiB of tool-call arguments": (Reply(_tool_arguments(400 * 16), framing="close"), ["--json", "hi"],
+                                           None, 76),
+        "1,000,000 tool-call indexes": (Reply(_tool_indexes(1_000_000), framing="close"), ["hi"], None, 76),
+        "2 MiB answer before an @ (--json)": (Reply([event(chunk("a" * 65536)) for _ in range(32)]
+                                                    + [event(chunk("@")), *sse_chunks([])]), ["--json", "hi"], None, 0),
         "stdin /dev/zero": (Reply(sse_chunks(["ok"])), ["hi"], "/dev/zero", 65),
     }
+
+
+def _redirect_bomb(request):
+    import gzip
+
+    if request.path == "/v1/chat/completions":
+        return Reply([gzip.compress(b"\0" * (256 * MiB)), *_endless(b"\0" * 65536, 1 << 40)], status=302,
+                     content_type="text/plain",
+                     headers={"Location": "/v2/chat/completions", "Content-Encoding": "gzip"})
+    return Reply(sse_chunks(["moved"]))
+
+
+def _tool_arguments(pieces: int):
+    yield event(chunk(role="assistant"))
+    call = event({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {
+        "arguments": "x" * 65536}}]}}]})
+    for _ in range(pieces):
+        yield call
+    yield from sse_chunks([], "tool_calls")
+
+
+def _tool_indexes(count: int):
+    yield event(chunk(role="assistant"))
+    for start in range(0, count, 1000):
+        yield event({"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": i, "function": {"name": "f"}} for i in range(start, start + 1000)]}}]})
+    yield from sse_chunks([], "tool_calls")
 
 
 def bench_hostile() -> dict[str, dict]:
@@ -291,6 +324,68 @@ def bench_hostile() -> dict[str, dict]:
                 os.unlink(rss_file)
             assert proc.returncode == code, (name, proc.returncode)
             out[name] = {"exit": proc.returncode, "maxrss_mib": rss, "wall_s": time.monotonic() - start}
+    return out
+
+
+# 9. rate limits -------------------------------------------------------------------------
+
+def _lines(n: int) -> bytes:
+    return b"".join(json.dumps({"id": i, "prompt": f"q{i}"}).encode() + b"\n" for i in range(n))
+
+
+def _batch_against(window: RateWindow, n: int, extra: list[str]) -> dict:
+    with Server(window) as server:
+        window.start = time.monotonic()
+        began = time.monotonic()
+        proc = subprocess.run(GPT_PIPE + ["--batch", *extra], input=_lines(n), capture_output=True,
+                              env=environment(server), timeout=900)
+        wall = time.monotonic() - began
+    exits = [json.loads(line)["exit"] for line in proc.stdout.splitlines()]
+    return {"wall_s": wall, "refused": window.refused, "lines_ok": sum(1 for e in exits if e == 0), "lines": n}
+
+
+def _fleet_against(window: RateWindow, runs: int, parallel: int) -> dict:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with Server(window) as server:
+        env = environment(server)
+        window.start = time.monotonic()
+        began = time.monotonic()
+
+        def one(_: int) -> int:
+            return subprocess.run(GPT_PIPE + ["--retries", "3", "hi"], capture_output=True, env=env,
+                                  timeout=900).returncode
+
+        with ThreadPoolExecutor(parallel) as pool:
+            codes = list(pool.map(one, range(runs)))
+        wall = time.monotonic() - began
+    return {"wall_s": wall, "refused": window.refused, "runs_ok": codes.count(0), "runs": runs}
+
+
+def bench_ratelimit(quick: bool) -> dict:
+    """The issue's targets, side by side: batches and fleets against a fixed-window server."""
+    out: dict = {}
+    for style in ("openai", "ietf", "structured", "retry-after", "none"):
+        r = _batch_against(RateWindow(20, 2.0, style), 60, ["-P", "8", "--retries", "0"])
+        r["ideal_s"] = 4.0  # 60 lines at 20 per 2 s: the third window opens at 4 s
+        out[f"batch -P 8, 60 lines, 20 per 2 s, {style if style != 'none' else 'bare 429'}"] = r
+    if not quick:
+        r = _batch_against(RateWindow(5, 10.0, "ietf"), 10, ["-P", "8", "--retries", "0"])
+        r["ideal_s"] = 10.0
+        out["batch -P 8, 10 lines, 5 per 10 s"] = r
+    r = _batch_against(RateWindow(10, 1.0, "none"), 45, ["-P", "8", "--rate", "9/s"])
+    r["ideal_s"] = 45 / 9
+    out["--rate 9/s, 45 lines, server 10 per s, no headers"] = r
+    r = _batch_against(RateWindow(10, 1.0, "none"), 45, ["-P", "8", "--rate", "540/min"])
+    r["ideal_s"] = 45 / 9
+    out["--rate 540/min, 45 lines, server 10 per s, no headers"] = r
+    r = _fleet_against(RateWindow(10, 2.0, "ietf"), 40, 8)
+    r["ideal_s"] = 6.0
+    out["fleet: 40 runs, 8 at a time, 10 per 2 s"] = r
+    if not quick:
+        r = _fleet_against(RateWindow(10, 10.0, "ietf"), 20, 8)
+        r["ideal_s"] = 10.0
+        out["fleet: 20 runs, 8 at a time, 10 per 10 s"] = r
     return out
 
 
@@ -492,6 +587,14 @@ def main() -> int:
                       f"{g['wall_s'] / k['wall_s']:.2f}x")
     else:
         print("\n8. (no openssl command: the realistic-network section is skipped)")
+
+    rl = results["ratelimit"] = bench_ratelimit(args.quick)
+    print("\n9. rate limits: a local server with a fixed window, in each header style")
+    for name, v in rl.items():
+        done = (f"{v['lines_ok']}/{v['lines']} lines exit 0" if "lines" in v
+                else f"{v['runs_ok']}/{v['runs']} runs exit 0")
+        print(f"   {name:52} {done}, {v['refused']:3} x 429, {v['wall_s']:5.1f} s "
+              f"({v['wall_s'] / v['ideal_s']:.2f}x the ideal {v['ideal_s']:.1f} s)")
 
     imports = results["imports"] = bench_imports()
     print("\n7. python -X importtime of `gpt-pipe hi`: the ten costliest imports (cumulative; indent = depth)")

@@ -306,18 +306,17 @@ class Batch:
 def run_batch(settings: Settings, plan: RequestPlan, key: str, log: Log) -> int:
     """--batch as the settings ask: one request per input line, each built by ``plan``;
     the batch's exit code."""
-    from gpt_pipe.client import Client
+    from gpt_pipe.client import Client, pace_for
     from gpt_pipe.files import open_read, read_lines
     from gpt_pipe.output import KeepText, Sink
     from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, run_with_retries
     from gpt_pipe.process import start_streaming
-    from gpt_pipe.ratelimit import Pace
     from gpt_pipe.scrub import Scrub
 
     checker = plan.checker()
     policy = RetryPolicy(settings.retries, settings.max_retry_wait, shared=True,
                          retries_invalid=settings.retries_invalid)
-    pace = Pace(settings.rate)  # one for all workers: the server's limit is the batch's
+    pace = pace_for(settings)  # one for all workers: the server's limit is the batch's
     log.rate_notes = False
     local = threading.local()  # a requests Session is not for sharing between threads
 

@@ -122,6 +122,14 @@ class _Sender:
         return box[0]
 
 
+def pace_for(settings: Settings) -> Pace:
+    """The pace of a run's requests: --rate, and what other runs recorded of this origin
+    (waited for at most --max-retry-wait)."""
+    from gpt_pipe.ratelimit import Pace
+
+    return Pace(settings.rate, origin=host(settings.base_url).lower(), most=settings.max_retry_wait)
+
+
 class Client:
     """One API endpoint with one key; ``post_chat`` and ``list_models`` talk to it."""
 
@@ -132,8 +140,7 @@ class Client:
         the ``pace`` they share)."""
         client = cls(settings.base_url, key, settings.connect_timeout, settings.idle_timeout, log,
                      settings.ca_bundle, settings.progress_timeout, settings.max_event, keep_alive)
-        if pace is not None:
-            client.pace = pace
+        client.pace = pace if pace is not None else pace_for(settings)
         return client
 
     def __init__(self, base_url: str, api_key: str, connect_timeout: float, idle_timeout: float, log: Log,

@@ -126,10 +126,12 @@ class Pace:
     """When the next request may start, for all the requests of one run (a --batch's
     workers share one): the server's own numbers (remaining requests and tokens, counted
     down as requests go out and corrected by each response; the reset; a 429's wait), and
-    a ceiling set by hand (--rate). A bare 429 slows every worker down."""
+    a ceiling set by hand (--rate). A bare 429 holds every worker back, longer after each
+    wait that ended in another one."""
 
-    def __init__(self, rate: float | None = None) -> None:
+    def __init__(self, rate: float | None = None, origin: str | None = None, most: float = 86400.0) -> None:
         self._lock = threading.Lock()
+        self._origin = origin  # shared with other processes through a file (record/recorded)
         self._interval = 1.0 / rate if rate else 0.0  # --rate: the least time between two starts
         self._next = 0.0  # the earliest the next request may start (--rate)
         self._blocked = 0.0  # no request before this (a 429's wait, or a window used up)
@@ -140,6 +142,16 @@ class Pace:
         self._counted = 0.0  # waits are counted up to this time
         self.refusals = 0  # 429s met
         self.last_accepted = time.monotonic()
+        self._beyond: float | None = None  # a recorded wait longer than the run may wait
+        self._most = most
+        if origin is not None:
+            until = recorded(origin)  # another run learnt that this origin is blocked: wait too
+            if until is not None:
+                left = until - time.time()
+                if left > most:
+                    self._beyond = left
+                else:
+                    self._blocked = time.monotonic() + left
 
     def delay(self) -> float:
         """Seconds to wait before the next request may start (0: now, and it is counted)."""
@@ -157,6 +169,12 @@ class Pace:
 
     def wait(self, left: float | None = None, on_wait: Any = None) -> bool:
         """Wait for this request's turn; False when it would not come within ``left`` s."""
+        if self._beyond is not None:
+            from gpt_pipe.exitcodes import ExitCode, GptPipeError
+
+            beyond, self._beyond = self._beyond, None
+            raise GptPipeError(f"{self._origin} asked another run to wait {beyond:.0f} s more for its rate limit, "
+                               f"longer than --max-retry-wait ({self._most:g} s); nothing was sent", ExitCode.TEMPFAIL)
         started = time.monotonic()
         while True:
             delay = self.delay()
@@ -176,7 +194,9 @@ class Pace:
     def learn(self, reading: Reading, status: int) -> float | None:
         """A response's numbers; for a 429, the wait it asks for (None: no hint at all)."""
         now = time.monotonic()
+        hinted = None
         with self._lock:
+            before = self._blocked
             if status != 429:
                 self.last_accepted = now
                 self._backoff = 0.0
@@ -193,21 +213,23 @@ class Pace:
             if reading.token_remaining is not None and reading.token_remaining <= 0 \
                     and reading.token_reset is not None:
                 self._blocked = max(self._blocked, now + reading.token_reset)
-            if status != 429:
-                return None
-            self.refusals += 1
-            wait = reading.retry_after
-            if wait is None:
-                wait = reading.reset if reading.reset is not None else reading.token_reset
-            if wait is None:  # a bare 429: slow everybody down, more with each one in a row
-                self._backoff = min(30.0, max(1.0, self._backoff * 2))
-                self._interval = max(self._interval, self._backoff / 4)
-                wait = self._backoff
-                hinted = None
-            else:
+            if status == 429:
+                self.refusals += 1
+                wait = reading.retry_after
+                if wait is None:
+                    wait = reading.reset if reading.reset is not None else reading.token_reset
                 hinted = wait
-            self._blocked = max(self._blocked, now + wait)
-            return hinted
+                if wait is None:  # a bare 429: every worker waits, twice as long after each
+                    # wait that ended in another 429 (those of requests already out meanwhile
+                    # do not count); an accepted request starts the wait at 1 s again
+                    if now >= self._blocked:
+                        self._backoff = min(30.0, max(1.0, self._backoff * 2))
+                    wait = self._backoff
+                self._blocked = max(self._blocked, now + wait)
+            blocked = self._blocked
+        if self._origin is not None and blocked > max(before, now + 0.05):
+            record(self._origin, time.time() + (blocked - now))  # other runs wait for it too
+        return hinted
 
     def hold(self, seconds: float) -> None:
         """No request starts for ``seconds`` (a retry's wait, for every worker)."""
@@ -217,3 +239,51 @@ class Pace:
     def starved(self) -> bool:
         """Whether no request has been accepted for STARVED_SECONDS."""
         return time.monotonic() - self.last_accepted > STARVED_SECONDS
+
+
+# Several processes share what they learn: "this origin is blocked until T" in a small file
+# under the cache directory, one per origin (named by a hash of host and port; no key, no
+# URL path). A missing, corrupt or unwritable file is ignored, never an error.
+
+def _shared_file(origin: str) -> str:
+    import hashlib
+    import os
+
+    from gpt_pipe.paths import cache_dir
+
+    name = hashlib.sha256(origin.encode("utf-8", "replace")).hexdigest()[:24]
+    return os.path.join(cache_dir(), "ratelimit", name)
+
+
+def recorded(origin: str) -> float | None:
+    """The time (epoch seconds) another run recorded this origin as blocked until, if later than now."""
+    try:
+        with open(_shared_file(origin), "rb") as f:
+            until = float(f.read(64).split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return until if time.time() < until < time.time() + 86400 else None
+
+
+def record(origin: str, until: float) -> None:
+    """Record this origin as blocked until ``until`` (epoch seconds), keeping a later record;
+    whole or not at all, under a lock, in a directory of the user's own."""
+    import fcntl
+    import os
+
+    from gpt_pipe.exitcodes import GptPipeError
+    from gpt_pipe.files import private_dir, write_replace
+
+    path = _shared_file(origin)
+    try:
+        private_dir(os.path.dirname(path), "rate-limit directory")
+        fd = os.open(path + ".lock", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # busy: another run is recording it
+            known = recorded(origin)
+            if known is None or until > known:
+                write_replace(path, f"{until:.3f}\n".encode())
+        finally:
+            os.close(fd)
+    except (OSError, GptPipeError):
+        pass

@@ -46,10 +46,6 @@ def run(settings: Settings, log: Log) -> int:
 
     client = Client.for_settings(settings, key, log)
     out = stdout()
-    if settings.rate:
-        from gpt_pipe.ratelimit import Pace
-
-        client.pace = Pace(settings.rate)
     if settings.list_models:
         return list_models(client, out, settings, log)
     assert body is not None

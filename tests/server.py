@@ -308,6 +308,53 @@ def _read_request(conn: socket.socket) -> Request | None:
 
 # Building blocks for replies ------------------------------------------------------------
 
+class RateWindow:
+    """A server's rate limit, as a reply function: a fixed window of ``limit`` requests per
+    ``seconds``, told in one header style (openai, ietf, structured, retry-after, or none);
+    a request beyond it gets a 429."""
+
+    def __init__(self, limit: int, seconds: float, style: str) -> None:
+        self.limit, self.seconds, self.style = limit, seconds, style
+        self.start = time.monotonic()
+        self.used = 0
+        self.refused = 0
+        self.served = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, request) -> Reply:
+        with self.lock:
+            now = time.monotonic()
+            if now - self.start >= self.seconds:
+                self.start += (now - self.start) // self.seconds * self.seconds
+                self.used = 0
+            reset = self.start + self.seconds - now
+            allowed = self.used < self.limit
+            if allowed:
+                self.used += 1
+                self.served += 1
+            else:
+                self.refused += 1
+            headers = self.headers(max(0, self.limit - self.used), reset, allowed)
+        if allowed:
+            return Reply(sse_chunks([request.json["messages"][-1]["content"]]), headers=headers)
+        return Reply([b'{"error": {"message": "rate limited"}}'], status=429, content_type="application/json",
+                     framing="length", headers=headers)
+
+    def headers(self, remaining: int, reset: float, allowed: bool) -> dict[str, str]:
+        if self.style == "openai":
+            return {"x-ratelimit-limit-requests": str(self.limit), "x-ratelimit-remaining-requests": str(remaining),
+                    "x-ratelimit-reset-requests": f"{int(reset * 1000)}ms"}
+        if self.style == "ietf":
+            return {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(remaining),
+                    "RateLimit-Reset": f"{reset:.2f}", "RateLimit-Policy": f"{self.limit};w={self.seconds:g}"}
+        if self.style == "structured":
+            return {"RateLimit": f'"default";r={remaining};t={reset:.2f}',
+                    "RateLimit-Policy": f'"default";q={self.limit};w={self.seconds:g}'}
+        if self.style == "retry-after" and not allowed:
+            return {"Retry-After": str(max(1, round(reset + 0.5)))}
+        return {}
+
+
 def replies(*answers: Reply) -> Callable[[Request], Reply]:
     """Answer the n-th request with the n-th reply (the last one repeats)."""
     served = []

@@ -74,15 +74,17 @@ def test_retry_after_longer_than_max_retry_wait_is_75_at_once(run, server):
     assert len(err_lines(r)) == 1 and "retry after 120 s" in r.err and "--max-retry-wait (60 s)" in r.err
 
 
-def test_retry_after_as_an_http_date(run, server):
+def test_retry_after_as_an_http_date(run, server, tmp_path):
     future = email.utils.formatdate(time.time() + 3600, usegmt=True)
     server.reply = status(429, future)
     r = run("--retries", "3", "--max-retry-wait", "5", "hi")
     assert r.code == 75 and len(server.requests) == 1 and "retry after 3" in r.err
+    r = run("hi")  # the hour is recorded for other runs: longer than they wait, so nothing is sent
+    assert r.code == 75 and len(server.requests) == 1 and "asked another run to wait" in r.err
     past = email.utils.formatdate(time.time() - 60, usegmt=True)
     server.reply = replies(status(429, past), OK)
     server.requests.clear()
-    r = run("--retries", "3", "hi")
+    r = run("--retries", "3", "hi", extra_env={"XDG_CACHE_HOME": str(tmp_path / "fresh-cache")})
     assert (r.code, r.out) == (0, b"fine\n") and "retrying in 0.0 s (1/3)" in r.err
 
 

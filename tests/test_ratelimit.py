@@ -5,58 +5,14 @@ a 429 names. The local server enforces a fixed-window limit of its own."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
+from conftest import KEY
+from server import RateWindow as Window
 from server import Reply, sse_chunks
 
 from gpt_pipe.ratelimit import Pace, duration, read
-
-
-class Window:
-    """A fixed window of ``limit`` requests per ``seconds``, answered in one header style."""
-
-    def __init__(self, limit: int, seconds: float, style: str) -> None:
-        self.limit, self.seconds, self.style = limit, seconds, style
-        self.start = time.monotonic()
-        self.used = 0
-        self.refused = 0
-        self.served = 0
-        self.lock = threading.Lock()
-
-    def __call__(self, request) -> Reply:
-        with self.lock:
-            now = time.monotonic()
-            if now - self.start >= self.seconds:
-                self.start += (now - self.start) // self.seconds * self.seconds
-                self.used = 0
-            reset = self.start + self.seconds - now
-            allowed = self.used < self.limit
-            if allowed:
-                self.used += 1
-                self.served += 1
-            else:
-                self.refused += 1
-            headers = self.headers(max(0, self.limit - self.used), reset, allowed)
-        if allowed:
-            return Reply(sse_chunks([request.json["messages"][-1]["content"]]), headers=headers)
-        return Reply([b'{"error": {"message": "rate limited"}}'], status=429, content_type="application/json",
-                     framing="length", headers=headers)
-
-    def headers(self, remaining: int, reset: float, allowed: bool) -> dict[str, str]:
-        if self.style == "openai":
-            return {"x-ratelimit-limit-requests": str(self.limit), "x-ratelimit-remaining-requests": str(remaining),
-                    "x-ratelimit-reset-requests": f"{int(reset * 1000)}ms"}
-        if self.style == "ietf":
-            return {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(remaining),
-                    "RateLimit-Reset": f"{reset:.2f}", "RateLimit-Policy": f"{self.limit};w={self.seconds:g}"}
-        if self.style == "structured":
-            return {"RateLimit": f'"default";r={remaining};t={reset:.2f}',
-                    "RateLimit-Policy": f'"default";q={self.limit};w={self.seconds:g}'}
-        if self.style == "retry-after" and not allowed:
-            return {"Retry-After": str(max(1, round(reset + 0.5)))}
-        return {}
 
 
 def prompts(n: int) -> bytes:
@@ -152,3 +108,39 @@ def test_remaining_requests_are_counted_down_locally():
     pace.learn(read(CaseInsensitiveDict({"RateLimit-Remaining": "2", "RateLimit-Reset": "30"})), 200)
     assert pace.delay() == 0 and pace.delay() == 0
     assert pace.delay() > 25  # the window is used up: wait for its reset
+
+
+def test_a_fleet_of_runs_shares_what_one_learnt(run, server, home):
+    """One run meets a 429 with Retry-After: 2; the next run, started at once, waits for it
+    instead of being refused too (the wait is recorded under the cache directory)."""
+    arrivals: list[float] = []
+
+    def answer(request):
+        arrivals.append(time.monotonic())
+        if len(arrivals) == 1:
+            return Reply([b'{"error": {"message": "slow down"}}'], status=429, content_type="application/json",
+                          framing="length", headers={"Retry-After": "2"})
+        return Reply(sse_chunks(["ok"]))
+
+    server.reply = answer
+    first = run("--retries", "0", "hi")
+    assert first.code == 75
+    second = run("--retries", "0", "hi")
+    assert (second.code, second.out) == (0, b"ok\n") and arrivals[1] - arrivals[0] >= 1.8
+    shared = list((home / ".cache" / "gpt-pipe" / "ratelimit").iterdir())
+    assert shared and all(KEY.encode() not in path.read_bytes() for path in shared if path.is_file())
+
+
+def test_a_corrupt_shared_record_is_ignored(run, server, home):
+    import hashlib
+
+    folder = home / ".cache" / "gpt-pipe" / "ratelimit"
+    folder.mkdir(parents=True, mode=0o700)
+    name = hashlib.sha256(f"127.0.0.1:{server.port}".encode()).hexdigest()[:24]
+    for content in (b"\xff garbage", b"1e400\n", b""):
+        (folder / name).write_bytes(content)
+        r = run("hi")
+        assert (r.code, r.out) == (0, b"Hello\n")
+    (folder / name).write_bytes(f"{time.time() + 1.5:.3f}\n".encode())  # a good one is followed
+    began = time.monotonic()
+    assert run("hi").code == 0 and time.monotonic() - began >= 1.2
