@@ -365,7 +365,7 @@ def _fleet_against(window: RateWindow, runs: int, parallel: int) -> dict:
 def bench_ratelimit(quick: bool) -> dict:
     """The issue's targets, side by side: batches and fleets against a fixed-window server."""
     out: dict = {}
-    for style in ("openai", "ietf", "structured", "retry-after", "none"):
+    for style in ("openai", "ietf", "structured", "tokens", "retry-after", "none"):
         r = _batch_against(RateWindow(20, 2.0, style), 60, ["-P", "8", "--retries", "0"])
         r["ideal_s"] = 4.0  # 60 lines at 20 per 2 s: the third window opens at 4 s
         out[f"batch -P 8, 60 lines, 20 per 2 s, {style if style != 'none' else 'bare 429'}"] = r

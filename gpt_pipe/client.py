@@ -288,7 +288,9 @@ class Client:
         try:
             prepared = session.prepare_request(requests.Request(method, url, data=data, headers=headers))
         except (requests.RequestException, ValueError):
-            raise GptPipeError(f"invalid base URL {self.shown_url!r}", ExitCode.CONFIG) from None
+            from gpt_pipe.failures import bad_base_url
+
+            raise bad_base_url(self.base_url) from None
         if self._log.debugging:
             self._debug_request(prepared)
         proxies = self._proxies_for(prepared.url or url)

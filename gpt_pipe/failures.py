@@ -37,7 +37,7 @@ def failure(exc: BaseException, base_url: str, path: str, idle_timeout: float) -
         return GptPipeError(f"too many redirects from {redact_url(base_url)}{path}", ExitCode.PROTOCOL)
     if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                         requests.exceptions.InvalidSchema)):
-        return GptPipeError(f"invalid base URL {redact_url(base_url)!r}", ExitCode.CONFIG)
+        return bad_base_url(base_url)
     if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError, OSError)):
         if before_sending(exc):
             # Refused, DNS, no route: the request never left, so sending it again is safe;
@@ -55,6 +55,19 @@ def failure(exc: BaseException, base_url: str, path: str, idle_timeout: float) -
             ExitCode.UNAVAILABLE,
         )
     return GptPipeError(f"request to {where} failed: {reason(exc)}", ExitCode.UNAVAILABLE)
+
+
+def bad_base_url(base_url: str) -> GptPipeError:
+    """A base URL requests cannot send to: a configuration error (78) with a guess."""
+    shown = redact_url(base_url)
+    _, sep, rest = shown.partition("://")
+    if not shown.strip():
+        hint = "it is empty"
+    elif shown.lower().startswith(("http://", "https://")):
+        hint = "it does not parse as a URL"
+    else:
+        hint = f"it needs http:// or https:// (did you mean http://{rest if sep else shown}?)"
+    return GptPipeError(f"invalid base URL {shown!r}: {hint}", ExitCode.CONFIG)
 
 
 def parse_retry_after(value: str | None) -> float | None:

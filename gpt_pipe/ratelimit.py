@@ -138,6 +138,8 @@ class Pace:
         self._remaining: int | None = None  # requests left in the server's window
         self._reset = 0.0  # when that window resets
         self._backoff = 0.0  # a bare 429's wait, doubled by each one in a row
+        self._tokens_seen: int | None = None  # the token budget the last response gave
+        self._token_cost = 0  # what one request costs of it, as far as seen
         self.waited = 0.0  # wall time with some request waiting here, for the summary
         self._counted = 0.0  # waits are counted up to this time
         self.refusals = 0  # 429s met
@@ -200,19 +202,29 @@ class Pace:
             if status != 429:
                 self.last_accepted = now
                 self._backoff = 0.0
-            if reading.remaining is not None:
-                reset = now + reading.reset if reading.reset is not None else self._reset
-                if reading.reset is not None and reset > self._reset + 0.5:
-                    self._remaining = reading.remaining  # a new window
+            remaining, reset = reading.remaining, reading.reset
+            if reading.token_remaining is not None:
+                # Tokens: what one request costs is learnt from how the remaining budget falls
+                # between responses, so the token budget counts down in requests too.
+                seen = self._tokens_seen
+                if seen is not None and 0 < seen - reading.token_remaining < (self._token_cost or 1 << 62):
+                    self._token_cost = seen - reading.token_remaining
+                    self._remaining = None  # counted with a cost now known to be too high: afresh
+                self._tokens_seen = reading.token_remaining
+                if reading.token_remaining <= 0 and reading.token_reset is not None:
+                    self._blocked = max(self._blocked, now + reading.token_reset)
+                if self._token_cost and (remaining is None or reading.token_remaining // self._token_cost < remaining):
+                    remaining, reset = reading.token_remaining // self._token_cost, reading.token_reset
+            if remaining is not None:
+                ends = now + reset if reset is not None else self._reset
+                if reset is not None and ends > self._reset + 0.5:
+                    self._remaining = remaining  # a new window
+                    self._tokens_seen = reading.token_remaining
                 else:
-                    self._remaining = min(self._remaining, reading.remaining) \
-                        if self._remaining is not None else reading.remaining
-                self._reset = max(self._reset, reset) if reading.reset is not None else self._reset
-                if reading.remaining <= 0 and reading.reset is not None:
-                    self._blocked = max(self._blocked, now + reading.reset)
-            if reading.token_remaining is not None and reading.token_remaining <= 0 \
-                    and reading.token_reset is not None:
-                self._blocked = max(self._blocked, now + reading.token_reset)
+                    self._remaining = min(self._remaining, remaining) if self._remaining is not None else remaining
+                self._reset = max(self._reset, ends) if reset is not None else self._reset
+                if remaining <= 0 and reset is not None:
+                    self._blocked = max(self._blocked, now + reset)
             if status == 429:
                 self.refusals += 1
                 wait = reading.retry_after

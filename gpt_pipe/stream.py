@@ -20,7 +20,7 @@ from gpt_pipe.sse import Event
 # The default bound on what is kept of tool calls (as --max-answer's default), and what
 # each call's slot counts toward it.
 MAX_KEPT = 32 << 20
-_SLOT_COST = 64
+_SLOT_COST = 1024
 
 OnChunk = Callable[[bytes, str], None]
 OnReasoning = Callable[[str], None]

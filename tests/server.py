@@ -310,7 +310,7 @@ def _read_request(conn: socket.socket) -> Request | None:
 
 class RateWindow:
     """A server's rate limit, as a reply function: a fixed window of ``limit`` requests per
-    ``seconds``, told in one header style (openai, ietf, structured, retry-after, or none);
+    ``seconds``, told in one header style (openai, ietf, structured, tokens, retry-after, or none);
     a request beyond it gets a 429."""
 
     def __init__(self, limit: int, seconds: float, style: str) -> None:
@@ -350,6 +350,10 @@ class RateWindow:
         if self.style == "structured":
             return {"RateLimit": f'"default";r={remaining};t={reset:.2f}',
                     "RateLimit-Policy": f'"default";q={self.limit};w={self.seconds:g}'}
+        if self.style == "tokens":  # a token limit only: each request costs 100 tokens
+            return {"x-ratelimit-limit-tokens": str(self.limit * 100),
+                    "x-ratelimit-remaining-tokens": str(remaining * 100),
+                    "x-ratelimit-reset-tokens": f"{reset:.3f}s"}
         if self.style == "retry-after" and not allowed:
             return {"Retry-After": str(max(1, round(reset + 0.5)))}
         return {}

@@ -338,3 +338,11 @@ def test_a_server_cannot_write_markers_into_a_tee_log(run, server, tmp_path, for
     live = run("--tee", str(log), "hi")
     replayed = run("--replay", str(log))
     assert live.out == replayed.out == b"real answer\n" and replayed.code == live.code == 0, (live, replayed)
+
+
+@pytest.mark.parametrize("url, hint", [("localhost:9/v1", "did you mean http://localhost:9/v1?"),
+                                       ("ftp://127.0.0.1:9/v1", "did you mean http://127.0.0.1:9/v1?"),
+                                       ("", "it is empty")])
+def test_a_base_url_without_http_is_a_configuration_error_with_a_hint(run, server, url, hint):
+    r = run("--base-url", url, "hi")
+    assert r.code == 78 and hint in r.err and "internal error" not in r.err, r

@@ -19,7 +19,7 @@ def prompts(n: int) -> bytes:
     return b"".join(json.dumps({"id": i, "prompt": f"q{i}"}).encode() + b"\n" for i in range(n))
 
 
-@pytest.mark.parametrize("style", ["openai", "ietf", "structured", "retry-after", "bare"])
+@pytest.mark.parametrize("style", ["openai", "ietf", "structured", "tokens", "retry-after", "bare"])
 def test_a_batch_keeps_to_the_limit_and_loses_no_line(run, server, style):
     window = Window(4, 1.0, style)
     server.reply = window
