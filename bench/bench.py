@@ -362,6 +362,26 @@ def _fleet_against(window: RateWindow, runs: int, parallel: int) -> dict:
     return {"wall_s": wall, "refused": window.refused, "runs_ok": codes.count(0), "runs": runs}
 
 
+def _single_after_reset(header: str) -> dict:
+    """A single run whose 429 names only the reset: when its retry goes out."""
+    arrivals: list[float] = []
+
+    def answer(request):
+        arrivals.append(time.monotonic())
+        if len(arrivals) == 1:
+            return Reply([b'{"error": {"message": "slow down"}}'], status=429, content_type="application/json",
+                         framing="length", headers={header: "2s" if header.startswith("x-") else "2"})
+        return Reply(sse_chunks(["ok"]))
+
+    with Server(answer) as server:
+        env = environment(server)
+        env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="gpt-pipe-bench-cache-")  # no record from other cases
+        code = subprocess.run(GPT_PIPE + ["--retries", "1", "hi"], capture_output=True, env=env,
+                              timeout=60).returncode
+    gap = arrivals[1] - arrivals[0] if len(arrivals) > 1 else float("nan")
+    return {"wall_s": gap, "ideal_s": 2.0, "refused": 1, "runs_ok": int(code == 0), "runs": 1}
+
+
 def bench_ratelimit(quick: bool) -> dict:
     """The issue's targets, side by side: batches and fleets against a fixed-window server."""
     out: dict = {}
@@ -379,6 +399,8 @@ def bench_ratelimit(quick: bool) -> dict:
     r = _batch_against(RateWindow(10, 1.0, "none"), 45, ["-P", "8", "--rate", "540/min"])
     r["ideal_s"] = 45 / 9
     out["--rate 540/min, 45 lines, server 10 per s, no headers"] = r
+    for header in ("x-ratelimit-reset-requests", "RateLimit-Reset"):
+        out[f"single run, a 429 with only {header}: 2"] = _single_after_reset(header)
     r = _fleet_against(RateWindow(10, 2.0, "ietf"), 40, 8)
     r["ideal_s"] = 6.0
     out["fleet: 40 runs, 8 at a time, 10 per 2 s"] = r

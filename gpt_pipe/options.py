@@ -298,7 +298,7 @@ OPTIONS: tuple[Option, ...] = (
        low=0, high=86400, show_default=True),
     _O(("--rate",), "rate", "rate", NETWORK,
        "Start at most N requests per second or minute (N/s, N/min), across all --batch workers; the server's "
-       "own rate-limit headers are followed anyway.", metavar="N/s"),
+       "own rate-limit headers are followed anyway (a batch's last line says how long it waited).", metavar="N/s"),
     _O(("--ca-bundle",), "ca_bundle", "path", NETWORK, "Trust the CA certificates in FILE (PEM) for TLS.",
        metavar="FILE"),
     _O(("--max-event",), "max_event", "size", NETWORK,
