@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from server import Pause, RateWindow, Raw, Reply, Server, chunk, event, sse_chunks  # noqa: E402
+from server import Pause, RateWindow, Raw, Reply, Server, chunk, event, refused_once, sse_chunks  # noqa: E402
 
 KEY = "sk-bench-0000000000000000"
 GPT_PIPE = [str(Path(sys.executable).with_name("gpt-pipe"))]
@@ -364,15 +364,7 @@ def _fleet_against(window: RateWindow, runs: int, parallel: int) -> dict:
 
 def _single_after_reset(header: str) -> dict:
     """A single run whose 429 names only the reset: when its retry goes out."""
-    arrivals: list[float] = []
-
-    def answer(request):
-        arrivals.append(time.monotonic())
-        if len(arrivals) == 1:
-            return Reply([b'{"error": {"message": "slow down"}}'], status=429, content_type="application/json",
-                         framing="length", headers={header: "2s" if header.startswith("x-") else "2"})
-        return Reply(sse_chunks(["ok"]))
-
+    answer, arrivals = refused_once({header: "2s" if header.startswith("x-") else "2"})
     with Server(answer) as server:
         env = environment(server)
         env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="gpt-pipe-bench-cache-")  # no record from other cases

@@ -359,6 +359,21 @@ class RateWindow:
         return {}
 
 
+def refused_once(headers: dict[str, str]) -> tuple[Callable[[Request], Reply], list[float]]:
+    """A reply function that answers the first request with a 429 carrying ``headers`` and
+    the others with "ok"; and the list of the requests' arrival times."""
+    arrivals: list[float] = []
+
+    def answer(request: Request) -> Reply:
+        arrivals.append(time.monotonic())
+        if len(arrivals) == 1:
+            return Reply([b'{"error": {"message": "slow down"}}'], status=429, content_type="application/json",
+                         framing="length", headers=headers)
+        return Reply(sse_chunks(["ok"]))
+
+    return answer, arrivals
+
+
 def replies(*answers: Reply) -> Callable[[Request], Reply]:
     """Answer the n-th request with the n-th reply (the last one repeats)."""
     served = []

@@ -10,7 +10,7 @@ import time
 import pytest
 from conftest import KEY
 from server import RateWindow as Window
-from server import Reply, sse_chunks
+from server import refused_once
 
 from gpt_pipe.ratelimit import Pace, duration, read
 
@@ -46,16 +46,7 @@ def test_rate_by_hand_keeps_below_a_server_that_says_nothing(run, server):
 
 
 def test_a_single_run_waits_for_the_reset_a_429_names(run, server):
-    arrivals: list[float] = []
-
-    def answer(request):
-        arrivals.append(time.monotonic())
-        if len(arrivals) == 1:
-            return Reply([b'{"error": {"message": "slow down"}}'], status=429, content_type="application/json",
-                          framing="length", headers={"x-ratelimit-reset-requests": "1.5s"})
-        return Reply(sse_chunks(["ok"]))
-
-    server.reply = answer
+    server.reply, arrivals = refused_once({"x-ratelimit-reset-requests": "1.5s"})
     r = run("--retries", "1", "hi")
     assert (r.code, r.out) == (0, b"ok\n") and "retrying in 1.5 s" in r.err
     assert arrivals[1] - arrivals[0] >= 1.4
@@ -113,16 +104,7 @@ def test_remaining_requests_are_counted_down_locally():
 def test_a_fleet_of_runs_shares_what_one_learnt(run, server, home):
     """One run meets a 429 with Retry-After: 2; the next run, started at once, waits for it
     instead of being refused too (the wait is recorded under the cache directory)."""
-    arrivals: list[float] = []
-
-    def answer(request):
-        arrivals.append(time.monotonic())
-        if len(arrivals) == 1:
-            return Reply([b'{"error": {"message": "slow down"}}'], status=429, content_type="application/json",
-                          framing="length", headers={"Retry-After": "2"})
-        return Reply(sse_chunks(["ok"]))
-
-    server.reply = answer
+    server.reply, arrivals = refused_once({"Retry-After": "2"})
     first = run("--retries", "0", "hi")
     assert first.code == 75
     second = run("--retries", "0", "hi")
