@@ -137,6 +137,18 @@ def command(ctx: click.Context, **opts: Any) -> Settings:
     return settings
 
 
+# Options of other tools that users type here, and what gpt-pipe calls them.
+_MEANT = {
+    "--no-stream": "gpt-pipe streams by default; for the whole answer at once, use --full",
+    "--stream": "gpt-pipe streams by default (--text)",
+    "--api-key": "give the key by GREENPT_API_KEY, --api-key-file FILE or --api-key-cmd CMD (never on the "
+                 "command line, where other users can see it)",
+    "--key": "give the key by GREENPT_API_KEY, --api-key-file FILE or --api-key-cmd CMD",
+    "--temp": "did you mean --temperature?",
+    "--max-tokens-to-sample": "did you mean --max-tokens?",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run gpt-pipe; returns the exit code (see exitcodes.ExitCode)."""
     log = Log(debug=False)
@@ -160,8 +172,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return int(run(result, log))
     except click.NoSuchOption as exc:
-        hint = (f"; a prompt that starts with '-' goes after '--': gpt-pipe -- '{exc.option_name} ...'"
-                if exc.option_name and not exc.option_name.startswith("--") else "")
+        name = exc.option_name or ""
+        hint = (f"; a prompt that starts with '-' goes after '--': gpt-pipe -- '{name} ...'"
+                if name and not name.startswith("--") else "")
+        if name.split("=", 1)[0] in _MEANT:
+            hint = f"; {_MEANT[name.split('=', 1)[0]]}"
         log.error(f"{exc.format_message()}{hint} (see 'gpt-pipe --help')")
         return ExitCode.USAGE
     except click.UsageError as exc:

@@ -148,7 +148,12 @@ def _checked(table: dict[str, Any], where: str, warnings: list[str]) -> dict[str
         option = _KEYS.get(key.replace("-", "_"))
         if option is None:
             shown = key if len(key) <= 60 else key[:60] + "…"
-            warnings.append(f"{where}: unknown setting {shown!r} ignored")
+            if key.replace("-", "_").lower() in ("api_key", "key", "openai_api_key", "greenpt_api_key", "token"):
+                warnings.append(f"{where}: {shown!r} is not read (a key kept in the config file is readable by any "
+                                'program that reads it): use api_key_file = "~/.config/gpt-pipe/key" (chmod 600) '
+                                'or api_key_cmd = "pass show greenpt"')
+            else:
+                warnings.append(f"{where}: unknown setting {shown!r} ignored")
             continue
         if option.dest == "option" and isinstance(value, dict):
             import json

@@ -35,8 +35,9 @@ def decode_input(data: bytes, what: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        hint = "; to drop what is not UTF-8: iconv -c -f utf-8 -t utf-8" if what == "stdin" else ""
         raise GptPipeError(
-            f"{what} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); nothing was sent",
+            f"{what} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); nothing was sent{hint}",
             ExitCode.DATAERR,
         ) from None
     nul = data.find(b"\0")

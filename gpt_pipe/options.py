@@ -407,13 +407,16 @@ def check(values: dict[str, Any], named: set[str], words: tuple[str, ...] | list
             ignored.insert(0, "PROMPT")
         if ignored:
             raise usage(f"--list-models prints the model IDs only; it takes no {', '.join(ignored)}")
+    if values.get("replay") is not None and words:
+        raise usage("--replay renders a log; it takes no PROMPT words")
     if values.get("batch") is not None:
         for option in OPTIONS:
             if option.batch not in (None, "only") and values.get(option.dest) and option.dest in named:
                 raise usage(f"--batch does not go with {option.name}" + (f" ({option.batch})" if option.batch else ""))
         if words:
-            raise usage("--batch takes its prompts from its input, not as PROMPT words "
-                        "(one prompt per line: --batch-text)")
+            where = (f" (a FILE goes right after --batch: --batch {words[0]})"
+                     if values.get("batch") == "-" and len(words) == 1 else " (one prompt per line: --batch-text)")
+            raise usage(f"--batch takes its prompts from its input, not as PROMPT words{where}")
         if values.get("resume") and not values.get("output"):
             raise usage("--resume needs --output FILE (the results it resumes)")
     else:

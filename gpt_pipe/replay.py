@@ -9,6 +9,7 @@ contributes nothing. The exit code is the last run's.
 
 from __future__ import annotations
 
+import array
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -25,18 +26,36 @@ class Run:
     """One run of the log: its chunks (of the attempt that counts) and how it ended."""
 
     def __init__(self) -> None:
-        self.chunks: list[tuple[bytes, dict[str, Any]]] = []
+        # The chunk lines, back to back, parsed again when rendered: parsed objects (or one
+        # bytes object a line) kept for a whole run would cost many times the bytes.
+        self._data = bytearray()
+        self._ends = array.array("Q")
         self.size = 0
         self.chunk_id: Any = None
         self.marked = False  # begun by a "run" marker: split by markers, not by ids
         self.exit: int | None = None  # from an "end" marker
         self.error: tuple[str, ExitCode] | None = None  # from an error line
 
+    def has_chunks(self) -> bool:
+        """Whether the run holds any chunk."""
+        return bool(self._ends)
+
+    def clear(self) -> None:
+        self._data = bytearray()
+        self._ends = array.array("Q")
+
+    def lines(self) -> Iterable[bytes]:
+        start = 0
+        for end in self._ends:
+            yield bytes(self._data[start:end])
+            start = end
+
     def add(self, raw: bytes, obj: dict[str, Any], cap: int, name: str) -> None:
         self.size += len(raw)
         if self.size > cap:
             raise GptPipeError(f"{name}: a run of the log is longer than gpt-pipe replays", ExitCode.DATAERR)
-        self.chunks.append((raw, obj))
+        self._data += raw
+        self._ends.append(len(self._data))
         if self.chunk_id is None:
             self.chunk_id = obj.get("id")
 
@@ -64,12 +83,12 @@ def runs(lines: Iterable[tuple[int, bytes | None]], name: str, cap: int) -> Iter
                 obj = marker["chunk"]
                 run.add(dumps_line(obj), obj, cap, name)
             elif event == "run":
-                if run.chunks or run.marked:
+                if run.has_chunks() or run.marked:
                     yield run
                 run = Run()
                 run.marked = True
             elif event == "attempt":  # the attempt before was given up: it showed nothing
-                run.chunks.clear()
+                run.clear()
                 run.size = 0
                 run.chunk_id = None
             elif event == "end":
@@ -86,11 +105,11 @@ def runs(lines: Iterable[tuple[int, bytes | None]], name: str, cap: int) -> Iter
             yield run
             run = Run()
             continue
-        if not run.marked and run.chunks and obj.get("id") is not None and obj.get("id") != run.chunk_id:
+        if not run.marked and run.has_chunks() and obj.get("id") is not None and obj.get("id") != run.chunk_id:
             yield run  # a --jsonl log appended to by another run: a new answer's id
             run = Run()
         run.add(line, obj, cap, name)
-    if run.chunks or run.marked:
+    if run.has_chunks() or run.marked:
         yield run
 
 
@@ -99,8 +118,8 @@ def render(run: Run, sink: Sink, on_reasoning: Callable[[str], None] | None,
     """Feed ``run`` to ``sink`` as the live run fed it; (exit code, decoder, warning).
     Raises GptPipeError for a run that ended in failure (after the sink has its text)."""
     decoder = StreamDecoder(sink.chunk, on_reasoning, limit)
-    for raw, obj in run.chunks:
-        decoder.chunk(raw, obj)
+    for raw in run.lines():
+        decoder.chunk(raw, loads(raw))
     sink.flush()
     if run.error is not None:
         raise GptPipeError(*run.error)

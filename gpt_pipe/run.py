@@ -138,6 +138,9 @@ def build_request(settings: Settings, log: Log) -> dict[str, Any]:
     stdin_used = settings.no_stdin
     if settings.messages is not None:
         if settings.messages == "-":
+            if is_terminal(0):
+                raise GptPipeError("--messages - reads a JSON array of messages from stdin, which is a terminal",
+                                   ExitCode.USAGE)
             data = read_stdin() or b""
             stdin_used = True
         else:

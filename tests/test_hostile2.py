@@ -346,3 +346,11 @@ def test_a_server_cannot_write_markers_into_a_tee_log(run, server, tmp_path, for
 def test_a_base_url_without_http_is_a_configuration_error_with_a_hint(run, server, url, hint):
     r = run("--base-url", url, "hi")
     assert r.code == 78 and hint in r.err and "internal error" not in r.err, r
+
+
+def test_a_replay_of_half_a_million_chunks_stays_small(env, tmp_path):
+    line = b'{"choices":[{"index":0,"delta":{"content":"x"}}]}\n'
+    log = tmp_path / "big.jsonl"
+    log.write_bytes(line * 550_000 + b'{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n')
+    r, rss = measured(["--replay", str(log), "-n"], env)
+    assert r.code == 0 and r.out == b"x" * 550_000 and rss < RSS_BOUND_MIB, (r.err, rss)
