@@ -154,3 +154,25 @@ def test_openai_s_invalid_url_404_suggests_v1(run, server):
     server.reply = Reply([body], status=404, content_type="application/json", framing="length")
     r = run("--base-url", server.url.removesuffix("/v1"), "hi")
     assert r.code == 65 and "Invalid URL" in r.err and "is /v1 missing from --base-url?" in r.err
+
+
+def call_piece(arguments: str, index: int = 0) -> dict:
+    return {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": index, "function": {"arguments": arguments}}]}}]}
+
+
+@pytest.mark.parametrize("cut", [2, 3, 6, len(KEY) - 2])
+@pytest.mark.parametrize("mode", [["--jsonl"], ["--json"], ["--tee"]])
+def test_a_key_split_across_tool_call_arguments_is_never_shown(run, server, tmp_path, cut, mode):
+    server.reply = Reply([event(chunk(role="assistant")), event(call_piece('{"k": "' + KEY[:cut])),
+                          event(call_piece(KEY[cut:] + '"}')), *sse_chunks([], "tool_calls")])
+    args = [*mode, str(tmp_path / "tee.jsonl")] if mode == ["--tee"] else mode
+    r = run(*args, "hi")
+    assert r.code == 5
+    lines = (tmp_path / "tee.jsonl").read_text().splitlines() if mode == ["--tee"] else \
+        r.out.decode().splitlines() if mode == ["--jsonl"] else []
+    if lines:
+        joined = "".join(call["function"].get("arguments", "") for line in lines if '"tool_calls"' in line
+                         for call in json.loads(line)["choices"][0]["delta"].get("tool_calls", []))
+        assert KEY not in joined and joined == '{"k": "' + SHOWN + '"}', joined
+    else:
+        assert KEY not in r.out.decode()
