@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 # the lines still waiting end with 75 (a server that will never let them through).
 STARVED_SECONDS = 600.0
 
-_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?")
+# Compiled on first use (re's cache), not at import: most responses carry no duration.
+_DURATION = r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?"
 
 
 def duration(text: str | None) -> float | None:
@@ -37,7 +38,7 @@ def duration(text: str | None) -> float | None:
     try:
         seconds = float(text)
     except ValueError:
-        match = _DURATION.fullmatch(text)
+        match = re.fullmatch(_DURATION, text)
         if match is None or not any(match.groups()):
             return None
         hours, minutes, secs, millis = (float(group) if group else 0.0 for group in match.groups())
@@ -116,9 +117,11 @@ def read(headers: Mapping[str, str]) -> Reading:
         fields = _parameters(policy)
         found.limit = found.limit if found.limit is not None else _count(fields.get("q") or fields.get(""))
         found.window = duration(fields.get("w"))
-    from gpt_pipe.failures import parse_retry_after
+    retry_after = get("retry-after")
+    if retry_after:
+        from gpt_pipe.failures import parse_retry_after
 
-    found.retry_after = parse_retry_after(get("retry-after"))
+        found.retry_after = parse_retry_after(retry_after)
     return found
 
 
