@@ -273,7 +273,7 @@ OPTIONS: tuple[Option, ...] = (
        request=False, batch="only"),
     _O(("--output",), "output", "path", BATCH, "With --batch: append results to FILE instead of stdout.",
        metavar="FILE", request=False, batch="only"),
-    _O(("--resume",), "resume", "flag", BATCH, "With --batch --output: skip ids that already have a result.",
+    _O(("--resume",), "resume", "flag", BATCH, "With --batch --output: skip ids that already have a final result.",
        config=False, request=False, batch="only"),
     _O(("--base-url",), "base_url", "text", NETWORK, "API base URL [env GREENPT_BASE_URL].",
        default=DEFAULT_BASE_URL, metavar="URL", env="GREENPT_BASE_URL", show_default=True),
