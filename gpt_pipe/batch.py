@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import threading
 import time
@@ -160,6 +161,7 @@ class Batch:
         self.skipped = 0
         self.text_lines = text_lines  # --batch-text: a line is a prompt, not JSON
         self.pace: Pace | None = None  # the workers' shared pace, for the summary
+        self.refused = False  # the server refused the key: no new line was taken after that
         self.tokens = 0
         self.token_reports = 0  # results whose usage gave a token count
         self.joules = 0.0
@@ -220,10 +222,14 @@ class Batch:
                 finished, _ = wait(running, timeout=0.5 if self.progress else None, return_when=FIRST_COMPLETED)
                 for future in finished:
                     number = running.pop(future)
+                    result = future.result()
+                    if result["exit"] == ExitCode.NOPERM and not exhausted:
+                        # The key is refused (401/402/403): every other line would be too.
+                        exhausted = self.refused = True
                     if self.keep_order:
-                        pending[number] = future.result()
+                        pending[number] = result
                     else:
-                        self._emit(future.result())
+                        self._emit(result)
                 while order and order[0] in pending:
                     self._emit(pending.pop(order.popleft()))
                 self._show_progress()
@@ -248,6 +254,8 @@ class Batch:
         return False
 
     def _emit(self, result: dict[str, Any]) -> None:
+        if self.progress:
+            self.log.status("")  # the result must not land on the progress line (stdout a terminal too)
         self.output.write(result)
         code = result["exit"]
         self.counts[code] = self.counts.get(code, 0) + 1
@@ -362,6 +370,13 @@ def run_batch(settings: Settings, plan: RequestPlan, key: str, log: Log) -> int:
     start_streaming()
     code = batch.run(read_lines(stream))
     log.error(batch.summary())
+    if batch.refused:
+        again = "gpt-pipe " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
+        if settings.output and not settings.resume:
+            again += " --resume"
+        log.error("the server refused the key, so no further line was sent; once the key is right, "
+                  + (f"send the rest with: {again}" if settings.output else "run the batch again with --output FILE "
+                     "--resume to send only what is left"))
     return code
 
 

@@ -36,3 +36,15 @@ def test_replay_takes_no_prompt(run, server, tmp_path):
 def test_invalid_utf8_on_stdin_gets_a_way_round(run, server):
     r = run("hi", stdin=b"caf\xe9\n")
     assert r.code == 65 and "iconv -c" in r.err and server.requests == []
+
+
+def test_a_batch_stops_taking_lines_once_the_key_is_refused(run, server, tmp_path):
+    from server import Reply
+
+    server.reply = Reply([b'{"error": {"message": "invalid api key"}}'], status=401,
+                         content_type="application/json", framing="length")
+    out = tmp_path / "out.jsonl"
+    lines = b"".join(b'{"id": %d, "prompt": "x"}\n' % i for i in range(50))
+    r = run("--batch", "-P", "2", "--output", str(out), stdin=lines)
+    assert r.code == 77 and len(server.requests) <= 4, (len(server.requests), r.err)
+    assert "refused the key" in r.err and "--resume" in r.err
