@@ -150,10 +150,14 @@ def bench_latency(deltas: int, interval: float, names: dict[str, list[str]]) -> 
 
                 r = run_client(cmd, env, on_data)
                 assert r["code"] == 0 and len(lat) == deltas, (name, framing, r, len(lat))
-                lat.sort()
-                out.setdefault(name, {})[framing] = {
-                    "p50": lat[len(lat) // 2], "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))], "max": lat[-1]}
+                out.setdefault(name, {})[framing] = percentiles(lat)
     return out
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50, p99 (the second-worst of 200) and max of latency samples."""
+    lat = sorted(samples)
+    return {"p50": lat[len(lat) // 2], "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))], "max": lat[-1]}
 
 
 TAILS = ("s", "sk", "sk-")
@@ -192,9 +196,7 @@ def bench_latency_tails(deltas: int, interval: float, names: dict[str, list[str]
             assert r["code"] == 0 and len(arrived) == deltas, (name, r, len(arrived))
             sent = [float(seen[end - len(TAILS[k % len(TAILS)]) - width:end - len(TAILS[k % len(TAILS)]) - 1])
                     for k, end in enumerate(ends)]
-            lat = sorted((a - s) * 1000 for a, s in zip(arrived, sent, strict=True))
-            out[name] = {"p50": lat[len(lat) // 2], "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
-                         "max": lat[-1]}
+            out[name] = percentiles([(a - s) * 1000 for a, s in zip(arrived, sent, strict=True)])
     return out
 
 

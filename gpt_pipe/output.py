@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
@@ -275,8 +276,8 @@ class JsonlSink(Sink):
 
     def chunk(self, raw: bytes, text: str) -> None:
         if raw:  # b"": text released by Scrub, which belongs to a line already written
-            if b"gpt_pipe" in raw or b"\\u" in raw:  # could pass for one of gpt-pipe's own lines
-                raw = unforgeable(raw)
+            if b"gpt_pipe" in raw or (b"\\u00" in raw and re.search(_ESCAPED_KEY, raw)):
+                raw = unforgeable(raw)  # it could pass for one of gpt-pipe's own lines
             self._lines.append(neutralize_json(raw) if self._safe else raw)
 
     def own(self, line: bytes) -> None:
@@ -298,6 +299,12 @@ class JsonlSink(Sink):
         line = {"error": {"message": message, "type": "gpt_pipe", "exit": int(code)}}
         data = json.dumps(line, ensure_ascii=False).encode("utf-8", "replace")
         self._write((neutralize_json(data) if self._safe else data) + b"\n")
+
+
+# "gpt_pipe" can only be spelt with escapes of its own letters (g, p, t, _, i, e): a line
+# with none of these (text escaped as \u4e2d, say) is not parsed to be checked.
+# (compiled on first use, by re's cache)
+_ESCAPED_KEY = rb"\\u00(?:6[579]|7[04]|5[fF])"
 
 
 def unforgeable(raw: bytes) -> bytes:
