@@ -1,14 +1,15 @@
-"""The exit-code contract: one enum, and the one exception type that carries a code.
+"""The exit-code contract: one table of names, and the one exception type that carries a code.
 
 Everything else in the package refers to these names, never to numbers.
 """
 
 from __future__ import annotations
 
-import enum
 
+class ExitCode:
+    """The codes as plain ints: an IntEnum would cost the enum module (2 ms, before the
+    early connection can start) and its class machinery on every start-up."""
 
-class ExitCode(enum.IntEnum):
     OK = 0  # finish_reason "stop"
     USAGE = 2  # bad command line (click's own convention)
     LENGTH = 3  # finish_reason "length": the answer was truncated
@@ -30,6 +31,14 @@ class ExitCode(enum.IntEnum):
     SIGTERM = 143
 
 
+KNOWN = frozenset(value for name, value in vars(ExitCode).items() if name.isupper())
+
+
+def known(code: object, default: int) -> int:
+    """``code`` if it is one of the codes above, else ``default`` (a code read from a log)."""
+    return code if type(code) is int and code in KNOWN else default
+
+
 _FINISH_CODES = {
     "stop": ExitCode.OK,
     "length": ExitCode.LENGTH,
@@ -40,14 +49,14 @@ _FINISH_CODES = {
 }
 
 
-def for_finish_reason(reason: str | None) -> ExitCode:
+def for_finish_reason(reason: str | None) -> int:
     """The exit code for a stream that completed with ``reason`` (None: [DONE] without one)."""
     if reason is None:
         return ExitCode.OK
     return _FINISH_CODES.get(reason, ExitCode.OTHER_FINISH)
 
 
-def for_http_status(status: int) -> ExitCode:
+def for_http_status(status: int) -> int:
     """The exit code for a response whose status says the request failed."""
     if status in (401, 402, 403):
         return ExitCode.NOPERM
@@ -70,7 +79,7 @@ class GptPipeError(Exception):
     def __init__(
         self,
         message: str,
-        code: ExitCode,
+        code: int,
         *,
         retryable: bool = False,
         retry_after: float | None = None,

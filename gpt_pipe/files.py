@@ -4,7 +4,6 @@ private (0600), and a lock held by another process is waited for a bounded time.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import select
 import stat
@@ -20,13 +19,13 @@ MAX_INPUT = 32 * 1024 * 1024
 MAX_KEY_FILE = 65536
 
 
-def too_large_input(what: str, cap: int, code: ExitCode) -> GptPipeError:
+def too_large_input(what: str, cap: int, code: int) -> GptPipeError:
     from gpt_pipe.options import format_size
 
     return GptPipeError(f"{what} is larger than {format_size(cap)}; nothing was sent", code)
 
 
-def open_read(path: str, what: str, code: ExitCode, wait: float) -> BinaryIO:
+def open_read(path: str, what: str, code: int, wait: float) -> BinaryIO:
     """``path`` opened for reading once it has something to read (or its end): a FIFO
     whose writer never comes fails after ``wait`` seconds instead of blocking for ever."""
     try:
@@ -43,14 +42,14 @@ def open_read(path: str, what: str, code: ExitCode, wait: float) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def _wait_readable(fd: int, what: str, code: ExitCode, wait: float) -> None:
+def _wait_readable(fd: int, what: str, code: int, wait: float) -> None:
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLHUP)
     if not poller.poll(max(0, int(wait * 1000))):
         raise GptPipeError(f"cannot read {what}: nothing to read after {wait:g} s (a FIFO nobody writes?)", code)
 
 
-def read_capped(path: str, what: str, cap: int, code: ExitCode, wait: float) -> bytes:
+def read_capped(path: str, what: str, cap: int, code: int, wait: float) -> bytes:
     """The whole file, at most ``cap`` bytes; a pipe or FIFO must end within ``wait`` s."""
     with open_read(path, what, code, wait) as f:
         fd = f.fileno()
@@ -66,7 +65,7 @@ def read_capped(path: str, what: str, cap: int, code: ExitCode, wait: float) -> 
     return data
 
 
-def _read_pipe(fd: int, what: str, cap: int, code: ExitCode, wait: float) -> bytes:
+def _read_pipe(fd: int, what: str, cap: int, code: int, wait: float) -> bytes:
     deadline = Deadline(wait)
     pieces: list[bytes] = []
     size = 0
@@ -90,7 +89,7 @@ def _read_pipe(fd: int, what: str, cap: int, code: ExitCode, wait: float) -> byt
     return b"".join(pieces)
 
 
-def read_stream(stream: BinaryIO, what: str, cap: int, code: ExitCode) -> bytes:
+def read_stream(stream: BinaryIO, what: str, cap: int, code: int) -> bytes:
     """An already open stream (stdin) to its end, at most ``cap`` bytes."""
     data = stream.read(cap + 1)
     if len(data) > cap:
@@ -121,6 +120,8 @@ def open_append(path: str, what: str, wait: float) -> int:
 
 def lock(fd: int, exclusive: bool, what: str, wait: float) -> None:
     """flock ``fd``, waiting at most ``wait`` s for another process to let go."""
+    import fcntl  # here: a plain run locks nothing, and start-up does not pay for it
+
     mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
     deadline = Deadline(wait)
     pause = 0.01

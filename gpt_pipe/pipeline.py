@@ -149,7 +149,7 @@ class RetryPolicy:
 def run_with_retries(
     client: Client, body: dict[str, Any], sink: Sink, log: Log, policy: RetryPolicy, max_time: MaxTime,
     info: RunInfo | None = None,
-) -> ExitCode:
+) -> int:
     """``run_chat``, sent again after a failure that is safe to retry while nothing is written."""
     max_time.arm()
     try:
@@ -169,7 +169,7 @@ def run_with_retries(
 def _attempts(
     client: Client, body: dict[str, Any], sink: Sink, log: Log, policy: RetryPolicy, max_time: MaxTime,
     info: RunInfo,
-) -> ExitCode:
+) -> int:
     attempt = 0
     invalid = 0
     refused = 0
@@ -223,7 +223,7 @@ def _attempts(
 
 
 def run_chat(client: Client, body: dict[str, Any], sink: Sink, log: Log, max_time: MaxTime | None = None,
-             info: RunInfo | None = None) -> ExitCode:
+             info: RunInfo | None = None) -> int:
     info = info or RunInfo(body.get("model", ""))
     info.max_time = max_time
     decoder = info.decoder = StreamDecoder(sink.chunk, info.on_reasoning, info.limit)

@@ -13,7 +13,7 @@ from gpt_pipe.exitcodes import ExitCode
 
 
 class Interrupted(BaseException):  # like KeyboardInterrupt: no library's "except Exception" eats it
-    def __init__(self, code: ExitCode, what: str) -> None:
+    def __init__(self, code: int, what: str) -> None:
         super().__init__(what)
         self.code = code
 

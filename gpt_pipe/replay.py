@@ -13,7 +13,7 @@ import array
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from gpt_pipe.exitcodes import ExitCode, GptPipeError
+from gpt_pipe.exitcodes import ExitCode, GptPipeError, known
 from gpt_pipe.safejson import dumps_line, loads
 from gpt_pipe.stream import MAX_KEPT, StreamDecoder
 
@@ -34,7 +34,7 @@ class Run:
         self.chunk_id: Any = None
         self.marked = False  # begun by a "run" marker: split by markers, not by ids
         self.exit: int | None = None  # from an "end" marker
-        self.error: tuple[str, ExitCode] | None = None  # from an error line
+        self.error: tuple[str, int] | None = None  # from an error line
 
     def has_chunks(self) -> bool:
         """Whether the run holds any chunk."""
@@ -97,10 +97,7 @@ def runs(lines: Iterable[tuple[int, bytes | None]], name: str, cap: int) -> Iter
                 run = Run()
             continue
         if isinstance(error, dict) and error.get("type") == "gpt_pipe" and isinstance(error.get("exit"), int):
-            try:
-                code = ExitCode(error["exit"])
-            except ValueError:
-                code = ExitCode.SOFTWARE
+            code = known(error["exit"], ExitCode.SOFTWARE)
             run.error = (str(error.get("message", "")), code)
             yield run
             run = Run()
@@ -114,7 +111,7 @@ def runs(lines: Iterable[tuple[int, bytes | None]], name: str, cap: int) -> Iter
 
 
 def render(run: Run, sink: Sink, on_reasoning: Callable[[str], None] | None,
-           limit: int = MAX_KEPT) -> tuple[ExitCode, StreamDecoder, str | None]:
+           limit: int = MAX_KEPT) -> tuple[int, StreamDecoder, str | None]:
     """Feed ``run`` to ``sink`` as the live run fed it; (exit code, decoder, warning).
     Raises GptPipeError for a run that ended in failure (after the sink has its text)."""
     decoder = StreamDecoder(sink.chunk, on_reasoning, limit)
@@ -125,9 +122,6 @@ def render(run: Run, sink: Sink, on_reasoning: Callable[[str], None] | None,
         raise GptPipeError(*run.error)
     code, warning = decoder.outcome()  # raises for a stream cut short
     if run.exit is not None:
-        try:
-            code = ExitCode(run.exit)  # what the live run exited with (a [DONE] the log does not keep)
-        except ValueError:
-            pass
+        code = known(run.exit, code)  # what the live run exited with (a [DONE] the log does not keep)
         warning = None
     return code, decoder, warning

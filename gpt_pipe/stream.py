@@ -279,7 +279,7 @@ class StreamDecoder:
         except ValueError:
             return data.decode("utf-8", "replace") or "(no message)"
 
-    def outcome(self) -> tuple[ExitCode, str | None]:
+    def outcome(self) -> tuple[int, str | None]:
         """The exit code of a stream that has ended, and a warning to show, if any.
 
         Raises GptPipeError (INCOMPLETE) when the stream ended before any finish reason.

@@ -157,7 +157,8 @@ def test_openai_s_invalid_url_404_suggests_v1(run, server):
 
 
 def call_piece(arguments: str, index: int = 0) -> dict:
-    return {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": index, "function": {"arguments": arguments}}]}}]}
+    call = {"index": index, "function": {"arguments": arguments}}
+    return {"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]}
 
 
 @pytest.mark.parametrize("cut", [2, 3, 6, len(KEY) - 2])
