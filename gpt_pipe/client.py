@@ -43,6 +43,30 @@ class BearerAuth(requests.auth.AuthBase):
         return request
 
 
+# Interim responses skipped before the final one; a server that sends more is answering nothing.
+MAX_INTERIM = 32
+
+
+def _final_response() -> type:
+    import http.client
+
+    class FinalResponse(http.client.HTTPResponse):
+        """The final response, after any interim ones (103 Early Hints, 102 Processing),
+        which curl and browsers skip too: http.client skips only 100 Continue. Public names
+        only: ``response_class`` is http.client's documented hook, ``begin`` reads the next
+        status line and headers once ``headers`` is None again."""
+
+        def begin(self) -> None:
+            super().begin()
+            for _ in range(MAX_INTERIM):
+                if not (102 <= self.status < 200):  # 101 would switch protocols: never asked for
+                    return
+                self.headers = None  # type: ignore[assignment]
+                super().begin()
+
+    return FinalResponse
+
+
 def _pools(use_early: bool, sockets: list[Any]) -> dict[str, Any]:
     """urllib3 pool classes whose connections note their socket in ``sockets`` (so that a
     response head that never ends can be cut from another thread, see _send_bounded) and,
@@ -52,6 +76,8 @@ def _pools(use_early: bool, sockets: list[Any]) -> dict[str, Any]:
     import urllib3.connectionpool
 
     from gpt_pipe import early
+
+    FinalResponse = _final_response()
 
     def wait(timeout: Any) -> float:
         return float(timeout) if isinstance(timeout, (int, float)) else 10.0
@@ -69,12 +95,16 @@ def _pools(use_early: bool, sockets: list[Any]) -> dict[str, Any]:
             sockets.append(connection.sock)
 
     class NotedHTTPConnection(urllib3.connection.HTTPConnection):
+        response_class = FinalResponse
+
         def connect(self) -> None:
             if not taken(self, "http"):
                 super().connect()
             noted(self)
 
     class NotedHTTPSConnection(urllib3.connection.HTTPSConnection):
+        response_class = FinalResponse
+
         def connect(self) -> None:
             if taken(self, "https"):
                 self.is_verified = True  # the early connection checked the chain and the hostname

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 from conftest import KEY
-from server import Reply, Server, chunk, event, sse_chunks
+from server import Raw, Reply, Server, chunk, event, sse_chunks
 from test_hostile import RSS_BOUND_MIB, MiB, endless, measured
 
 EARLY = "the request went out on the connection set up during start-up"
@@ -354,3 +354,25 @@ def test_a_replay_of_half_a_million_chunks_stays_small(env, tmp_path):
     log.write_bytes(line * 550_000 + b'{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n')
     r, rss = measured(["--replay", str(log), "-n"], env)
     assert r.code == 0 and r.out == b"x" * 550_000 and rss < RSS_BOUND_MIB, (r.err, rss)
+
+
+def _interim(*statuses: int) -> bytes:
+    return b"".join(b"HTTP/1.1 %d Interim\r\nLink: </style.css>; rel=preload\r\n\r\n" % status
+                    for status in statuses)
+
+
+@pytest.mark.parametrize("early", [True, False])
+def test_interim_responses_before_the_answer_are_skipped(run, server, early):
+    """103 Early Hints and 102 Processing come before the final response: skipped, as curl does."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+    server.reply = Reply([Raw(_interim(103, 102, 103) + head), *sse_chunks(["after ", "hints"])],
+                         framing="close", head=False)
+    r = run("--debug", "hi", extra_env={} if early else {"GPT_PIPE_EARLY": "0"})
+    assert (r.code, r.out) == (0, b"after hints\n"), r
+    assert (EARLY in r.err) is early, r.err
+
+
+def test_endless_interim_responses_are_not_an_answer(run, server):
+    server.reply = Reply([Raw(_interim(*[103] * 1000))], framing="close", head=False)
+    r = run("hi")
+    assert r.code == 76 and "103" in r.err and len(r.err.splitlines()) == 1, r
