@@ -145,52 +145,72 @@ class EndReads:
 
     def __init__(self, response: requests.Response, seconds: float | None = None,
                  deadline: Deadline | None = None) -> None:
-        self._response = response
+        self._response: requests.Response | None = response
         self._deadline = deadline if deadline is not None else Deadline(seconds or 0.0)
         self._lock = threading.Lock()
-        self._cancelled = False
         self.fired = False
-        _TIMERS.add(self._deadline.until or time.monotonic(), self._fire)
+        self._entry = _TIMERS.add(self._deadline.until or time.monotonic(), self._fire)
 
     def _fire(self) -> None:
         with self._lock:
-            if self._cancelled or self._response.raw.closed:
+            response = self._response
+            if response is None or response.raw.closed:
                 return
             until = self._deadline.until
             if until is not None and until > time.monotonic():
-                _TIMERS.add(until, self._fire)  # moved on while this waited: wait again
+                self._entry = _TIMERS.add(until, self._fire)  # moved on while this waited: wait again
                 return
             self.fired = True
             try:
-                self._response.raw.shutdown()
+                response.raw.shutdown()
             except (ValueError, RuntimeError, OSError):
                 pass  # already closed: nothing left to stop
 
     def cancel(self) -> None:
         with self._lock:
-            self._cancelled = True
+            # The timer thread may hold its entry until the time comes (300 s for the
+            # progress bound): it must not keep the response, and its request body, alive.
+            self._response = None
+            _TIMERS.cancel(self._entry)
 
 
 class _Timers:
     """One daemon thread that calls each function at its time (a thread per timer cost a
-    thread start per request of a batch)."""
+    thread start per request of a batch). A cancelled entry is dropped from the heap once
+    they are half of it, so a long batch does not pile them up."""
 
     def __init__(self) -> None:
-        self._due: list[tuple[float, int, Any]] = []
+        self._due: list[list[Any]] = []  # [when, order, function or None once cancelled]
         self._count = 0
+        self._cancelled = 0
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
 
-    def add(self, when: float, function: Any) -> None:
+    def add(self, when: float, function: Any) -> list[Any]:
         import heapq
 
         with self._wake:
-            heapq.heappush(self._due, (when, self._count, function))
+            entry = [when, self._count, function]
+            heapq.heappush(self._due, entry)
             self._count += 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, daemon=True, name="gpt-pipe-timers")
                 self._thread.start()
             self._wake.notify()
+        return entry
+
+    def cancel(self, entry: list[Any]) -> None:
+        import heapq
+
+        with self._wake:
+            if entry[2] is None:
+                return
+            entry[2] = None
+            self._cancelled += 1
+            if self._cancelled > 64 and self._cancelled * 2 > len(self._due):
+                self._due = [kept for kept in self._due if kept[2] is not None]
+                heapq.heapify(self._due)
+                self._cancelled = 0
 
     def _loop(self) -> None:
         import heapq
@@ -199,7 +219,11 @@ class _Timers:
             with self._wake:
                 while not self._due or self._due[0][0] > time.monotonic():
                     self._wake.wait(self._due[0][0] - time.monotonic() if self._due else None)
-                _, _, function = heapq.heappop(self._due)
+                entry = heapq.heappop(self._due)
+                function, entry[2] = entry[2], None  # a cancel() from now on has nothing to drop
+                if function is None:
+                    self._cancelled -= 1
+                    continue
             function()
 
 

@@ -139,6 +139,9 @@ class _Sender:
             except BaseException as exc:  # handed to the caller's thread as it is
                 box.append((False, exc))
             done.release()
+            # Not kept while this thread waits for the next job: the response and its request
+            # body (a batch line may be 32 MiB) are the caller's to free.
+            job = box = done = None
 
     def run(self, job: Any, timeout: float) -> tuple[bool, Any] | None:
         """(True, result) or (False, exception); None when ``timeout`` passed first."""

@@ -77,7 +77,7 @@ class RequestPlan:
         if system is not None:
             messages.append({"role": "system", "content": system})
         messages.extend(history)
-        if prompt.strip():
+        if prompt and not prompt.isspace():
             messages.append({"role": "user", "content": prompt})
         if not messages:
             raise GptPipeError("nothing to send: the messages file is empty and there is no prompt", ExitCode.USAGE)
@@ -101,7 +101,7 @@ class RequestPlan:
         if prompt is not None:
             if not isinstance(prompt, str):
                 raise GptPipeError('"prompt" must be a string', ExitCode.DATAERR)
-            if prompt.strip():
+            if prompt and not prompt.isspace():  # (strip() would copy a 32 MiB prompt)
                 messages.append({"role": "user", "content": prompt})
         if not any(m.get("role") != "system" for m in messages):
             raise GptPipeError('the line has no "prompt" and no "messages"', ExitCode.DATAERR)

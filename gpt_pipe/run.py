@@ -157,14 +157,14 @@ def build_request(settings: Settings, log: Log) -> dict[str, Any]:
         raise GptPipeError("no prompt: give PROMPT words or pipe text into stdin", ExitCode.USAGE)
     stdin_text = decode_input(stdin_bytes, "stdin") if stdin_bytes else None
     prompt = user_prompt(settings.prompt, stdin_text)
-    if not prompt.strip() and settings.messages is None:
+    if (not prompt or prompt.isspace()) and settings.messages is None:
         raise GptPipeError("the prompt is empty; nothing was sent", ExitCode.USAGE)
     from gpt_pipe.request import RequestPlan
 
     plan = RequestPlan(settings)
     settings.schema_value = plan.schema
     body = plan.single(history, prompt)
-    if prompt.strip():
+    if prompt and not prompt.isspace():
         settings.user_message = body["messages"][-1]
     return body
 

@@ -298,12 +298,13 @@ def _read_request(conn: socket.socket) -> Request | None:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     length = int(headers.get("content-length", "0"))
-    while len(body) < length:
-        more = conn.recv(65536)
+    received = bytearray(body)  # += on bytes would copy a big body once per read
+    while len(received) < length:
+        more = conn.recv(1 << 20)
         if not more:
             break
-        body += more
-    return Request(method, path, headers, body)
+        received += more
+    return Request(method, path, headers, bytes(received))
 
 
 # Building blocks for replies ------------------------------------------------------------

@@ -376,3 +376,32 @@ def test_endless_interim_responses_are_not_an_answer(run, server):
     server.reply = Reply([Raw(_interim(*[103] * 1000))], framing="close", head=False)
     r = run("hi")
     assert r.code == 76 and "103" in r.err and len(r.err.splitlines()) == 1, r
+
+
+def test_long_batch_lines_stay_within_a_few_times_one_line(server, env, tmp_path):
+    """4 lines of 24 MiB at -P 4 peaked at 632 MiB: every line read ahead, each request body
+    kept alive by its cancelled timer (for the 300 s progress bound) and by its worker's
+    sender thread, and glibc's arenas keeping the freed copies. Now a long line runs alone."""
+    size = 24 * MiB
+    batch = tmp_path / "big.jsonl"
+    with batch.open("wb") as f:
+        for number in range(4):
+            f.write(b'{"id": %d, "prompt": "%s"}\n' % (number, b"x" * size))
+    server.reply = Reply(sse_chunks(["ok"]))
+    try:
+        r, rss = measured(["--batch", str(batch), "-P", "4"], env)
+        assert r.code == 0 and len(r.out.splitlines()) == 4, r
+        assert [len(request.body) > size for request in server.requests] == [True] * 4
+    finally:
+        server.requests.clear()
+    assert rss < 160, rss  # about 4 copies of one line and the interpreter's 30 MiB
+
+
+def test_cancelled_timers_do_not_pile_up():
+    from gpt_pipe.body import _Timers
+
+    timers = _Timers()
+    entries = [timers.add(10**9, lambda: None) for _ in range(10_000)]
+    for entry in entries:
+        timers.cancel(entry)
+    assert len(timers._due) <= 64 + 1
