@@ -132,6 +132,30 @@ def iter_body(response: requests.Response, idle_timeout: float, progress: Progre
             watch.cancel()
 
 
+# Interim responses skipped before the final one; a server that sends more is answering nothing.
+MAX_INTERIM = 32
+
+
+def final_response() -> type:
+    import http.client
+
+    class FinalResponse(http.client.HTTPResponse):
+        """The final response, after any interim ones (103 Early Hints, 102 Processing),
+        which curl and browsers skip too: http.client skips only 100 Continue. Public names
+        only: ``response_class`` is http.client's documented hook, ``begin`` reads the next
+        status line and headers once ``headers`` is None again."""
+
+        def begin(self) -> None:
+            super().begin()
+            for _ in range(MAX_INTERIM):
+                if not (102 <= self.status < 200):  # 101 would switch protocols: never asked for
+                    return
+                self.headers = None  # type: ignore[assignment]
+                super().begin()
+
+    return FinalResponse
+
+
 class EndReads:
     """Makes the reads of a response end as at EOF when ``deadline`` passes, even mid-read
     and inside urllib3 (the trailer lines of a chunked body): a deadline that has moved on

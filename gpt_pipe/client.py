@@ -14,7 +14,7 @@ from typing import Any
 import requests
 
 from gpt_pipe import __version__
-from gpt_pipe.body import PROGRESS_TIMEOUT, Progress, read_capped
+from gpt_pipe.body import PROGRESS_TIMEOUT, Progress, final_response, read_capped
 from gpt_pipe.exitcodes import RETRY_STATUSES, ExitCode, GptPipeError, for_http_status
 from gpt_pipe.keys import redact, redact_url
 from gpt_pipe.log import Log
@@ -43,30 +43,6 @@ class BearerAuth(requests.auth.AuthBase):
         return request
 
 
-# Interim responses skipped before the final one; a server that sends more is answering nothing.
-MAX_INTERIM = 32
-
-
-def _final_response() -> type:
-    import http.client
-
-    class FinalResponse(http.client.HTTPResponse):
-        """The final response, after any interim ones (103 Early Hints, 102 Processing),
-        which curl and browsers skip too: http.client skips only 100 Continue. Public names
-        only: ``response_class`` is http.client's documented hook, ``begin`` reads the next
-        status line and headers once ``headers`` is None again."""
-
-        def begin(self) -> None:
-            super().begin()
-            for _ in range(MAX_INTERIM):
-                if not (102 <= self.status < 200):  # 101 would switch protocols: never asked for
-                    return
-                self.headers = None  # type: ignore[assignment]
-                super().begin()
-
-    return FinalResponse
-
-
 def _pools(use_early: bool, sockets: list[Any]) -> dict[str, Any]:
     """urllib3 pool classes whose connections note their socket in ``sockets`` (so that a
     response head that never ends can be cut from another thread, see _send_bounded) and,
@@ -77,7 +53,7 @@ def _pools(use_early: bool, sockets: list[Any]) -> dict[str, Any]:
 
     from gpt_pipe import early
 
-    FinalResponse = _final_response()
+    FinalResponse = final_response()
 
     def wait(timeout: Any) -> float:
         return float(timeout) if isinstance(timeout, (int, float)) else 10.0

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
-from gpt_pipe.safejson import loads
+from gpt_pipe.safejson import check_values, loads
 
 
 def read_stdin() -> bytes | None:
@@ -83,18 +83,28 @@ def load_messages(data: bytes, name: str) -> list[dict[str, Any]]:
 def load_conversation(data: bytes, name: str, warn: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Parse a conversation file: JSON Lines, one message per line. A last line with no
     newline that is not JSON was torn by an interrupted write: skipped with a warning."""
+    import re
+
     what = f"conversation file {name}"
+    text = decode_input(data, what)
+    try:
+        check_values(text)  # the whole file: lines of a few values each add up too
+    except ValueError as exc:
+        raise GptPipeError(f"{what} is too long to send: {exc} (--new starts a new one)", ExitCode.DATAERR) from None
     messages = []
-    lines = decode_input(data, what).split("\n")
-    for number, line in enumerate(lines, 1):
-        if line.strip():
-            try:
-                messages.append(loads(line))
-            except ValueError as exc:
-                if number == len(lines) and warn is not None:
-                    warn(f"{what}: the last line is torn (an interrupted write?); it is ignored")
-                    break
-                raise GptPipeError(f"{what} line {number} is not valid JSON: {exc}", ExitCode.DATAERR) from None
+    # Lines found one by one (a list of every line would cost more than the file).
+    for match in re.finditer(r"[^\n]+", text):
+        line = match.group()
+        if line.isspace():
+            continue
+        try:
+            messages.append(loads(line))
+        except ValueError as exc:
+            if match.end() == len(text) and warn is not None:
+                warn(f"{what}: the last line is torn (an interrupted write?); it is ignored")
+                break
+            number = text.count("\n", 0, match.start()) + 1
+            raise GptPipeError(f"{what} line {number} is not valid JSON: {exc}", ExitCode.DATAERR) from None
     return check_messages(messages, what)
 
 

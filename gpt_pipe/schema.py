@@ -177,7 +177,10 @@ class Checker:
         try:
             value = loads(text)
         except ValueError as exc:
-            shown = text.strip()[:60]
+            if str(exc).startswith("more than"):  # valid or not, too large to hold parsed
+                raise SchemaMismatch(f"the answer could not be checked against --schema: it holds {exc}",
+                                     ExitCode.SCHEMA) from None
+            shown = text[:200].strip()[:60]
             raise SchemaMismatch(f"the answer does not match --schema: it is not JSON ({exc}): {shown!r}",
                                  ExitCode.SCHEMA) from None
         from jsonschema.exceptions import best_match

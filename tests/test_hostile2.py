@@ -405,3 +405,44 @@ def test_cancelled_timers_do_not_pile_up():
     for entry in entries:
         timers.cancel(entry)
     assert len(timers._due) <= 64 + 1
+
+
+def test_a_conversation_of_a_million_messages_is_refused_in_bounded_memory(server, env, tmp_path):
+    """1.1 million small messages (31 MiB, under the 32 MiB cap) took 555 MiB as dicts."""
+    conversation = tmp_path / "c.jsonl"
+    conversation.write_bytes(b'{"role":"user","content":"x"}\n' * 1_100_000)
+    r, rss = measured(["-c", str(conversation), "hi"], env)
+    assert r.code == 65 and "more than 500,000 JSON values" in r.err and "--new" in r.err, r
+    assert server.requests == [] and rss < RSS_BOUND_MIB, rss
+
+
+def test_a_messages_file_of_a_million_messages_is_refused_in_bounded_memory(server, env, tmp_path):
+    messages = tmp_path / "m.json"
+    messages.write_bytes(b"[" + b",".join([b'{"role":"user","content":"x"}'] * 1_100_000) + b"]")
+    r, rss = measured(["--messages", str(messages), "hi"], env)
+    assert r.code == 65 and "more than 500,000 JSON values" in r.err, r
+    assert server.requests == [] and rss < RSS_BOUND_MIB, rss
+
+
+def test_a_schema_answer_of_millions_of_values_is_not_parsed(server, env):
+    """An array of 7 M strings reached 15-20x the answer cap once parsed for the check."""
+    answer = "[" + ",".join(['"ab"'] * 2_000_000) + "]"
+    pieces = [answer[i:i + MiB] for i in range(0, len(answer), MiB)]
+    server.reply = Reply([event(chunk(piece, role="assistant")) for piece in pieces] + sse_chunks([]))
+    r, rss = measured(["--full", "--schema", '{"type": "array", "items": {"type": "string"}}', "hi"], env)
+    assert r.code == 8 and "could not be checked" in r.err and "500,000 JSON values" in r.err, r
+    assert r.out == b"" and rss < RSS_BOUND_MIB, rss  # --full shows only an answer that passed
+
+
+def test_values_inside_strings_do_not_count():
+    from gpt_pipe.safejson import MAX_VALUES, check_values, loads
+
+    prose = '["' + "a, b: [c] {d}, " * MAX_VALUES + '"]'
+    check_values(prose)
+    assert len(loads(prose)) == 1
+    escaped = '["' + '\\", ' * MAX_VALUES + '"]'
+    assert loads(escaped) == ['", ' * MAX_VALUES]
+    with pytest.raises(ValueError, match="more than 500,000 JSON values"):
+        check_values("[" + "1," * MAX_VALUES + "1]")
+    unterminated = '"' + "," * (2 * MAX_VALUES)  # a string to the end: no values
+    check_values(unterminated)
