@@ -9,25 +9,24 @@ no torn line and ``--resume`` skips exactly the ids already done.
 
 from __future__ import annotations
 
-import json
-import os
+import queue
 import shlex
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
 from gpt_pipe.log import Log
+from gpt_pipe.results import Output, done_ids, id_key, result_id
 from gpt_pipe.settings import Settings
 from gpt_pipe.terminal import is_terminal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from gpt_pipe.keys import Secrets
     from gpt_pipe.ratelimit import Pace
     from gpt_pipe.request import RequestPlan
 
@@ -38,111 +37,9 @@ SEVERITY = (ExitCode.SOFTWARE, ExitCode.CONFIG, ExitCode.NOPERM, ExitCode.IOERR,
             ExitCode.CONTENT_FILTER,
             ExitCode.LENGTH, ExitCode.TOOL_CALLS, ExitCode.OTHER_FINISH)
 
-# Results with these codes are not final: --resume sends their lines again.
-# A server failure (69) is not the line's fault either.
 # The input lines in flight hold at most this many bytes together (a longer line runs
 # alone): a line costs a few times its size while it is parsed, encoded and sent.
 IN_FLIGHT_BYTES = 16 * 1024 * 1024
-
-RETRY_ON_RESUME = frozenset({ExitCode.UNAVAILABLE, ExitCode.TEMPFAIL, ExitCode.SIGINT, ExitCode.SIGTERM})
-
-def result_id(line: dict[str, Any] | None, number: int) -> Any:
-    return line["id"] if isinstance(line, dict) and line.get("id") is not None else number
-
-
-def id_key(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
-
-
-def done_ids(path: str) -> set[str]:
-    """Ids with a final result in an earlier run's output (a torn or bad line counts as none).
-    Only a regular file holds results: a FIFO or a device (/dev/full) has none to resume."""
-    from gpt_pipe.files import is_regular, read_lines
-    from gpt_pipe.safejson import loads
-
-    done: set[str] = set()
-    if not is_regular(path):
-        return done
-    try:
-        with open(path, "rb") as f:
-            for _, raw in read_lines(f):
-                try:
-                    result = loads(raw) if raw is not None else None
-                except ValueError:
-                    continue
-                if isinstance(result, dict) and "id" in result and result.get("exit") not in RETRY_ON_RESUME:
-                    try:
-                        done.add(id_key(result["id"]))
-                    except (ValueError, RecursionError):  # an id no JSON line can carry
-                        continue
-    except OSError as exc:
-        raise GptPipeError(f"cannot read --output file {path}: {exc.strerror}", ExitCode.IOERR) from None
-    return done
-
-
-class Output:
-    """Result lines to stdout or an O_APPEND file, each in one write(). Every line is
-    scrubbed whole (the key may come back in any field: usage, impact, tool calls), and on
-    a terminal its control characters are escaped (the same JSON)."""
-
-    def __init__(self, path: str | None, wait: float, secrets: Secrets | None = None) -> None:
-        self.path = path
-        self._secrets = secrets
-        self._safe = path is None and is_terminal(1)
-        if path is None:
-            self._fd = sys.stdout.fileno()
-        else:
-            from gpt_pipe.files import is_regular, open_append
-
-            self._fd = open_append(path, f"--output file {path}", wait)  # created 0600
-            try:
-                if is_regular(path) and os.fstat(self._fd).st_size and not _ends_with_newline(path):
-                    os.write(self._fd, b"\n")  # a line torn by a crash stays alone on its line
-            except OSError as exc:
-                raise GptPipeError(f"cannot write --output file {path}: {exc.strerror}", ExitCode.IOERR) from None
-
-    def write(self, result: dict[str, Any]) -> None:
-        text = _json_line(result)
-        if self._secrets is not None:
-            text = self._secrets.scrub(text)
-        data = text.encode("utf-8", "replace")
-        if self._secrets is not None:
-            data = self._secrets.scrub_json_line(data)
-        if self._safe:
-            from gpt_pipe.terminal import neutralize_json
-
-            data = neutralize_json(data)
-        data += b"\n"
-        view = memoryview(data)
-        try:
-            while view:
-                view = view[os.write(self._fd, view):]
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise GptPipeError(f"cannot write to {self.path or 'stdout'}: {exc.strerror}", ExitCode.IOERR) from None
-
-
-def _json_line(result: dict[str, Any]) -> str:
-    """``result`` as one line of valid JSON: an id, or a server's value, that JSON cannot
-    carry (nested too deep, NaN, Infinity) is dropped rather than written as no JSON."""
-    for attempt in (result, {**result, "id": None}):
-        try:
-            return json.dumps(attempt, ensure_ascii=False, allow_nan=False)
-        except (ValueError, RecursionError):
-            continue
-    kept = {key: result.get(key) for key in ("content", "finish_reason", "exit", "error")}
-    try:
-        return json.dumps({"id": None, **kept}, ensure_ascii=False, allow_nan=False)
-    except (ValueError, RecursionError):
-        return json.dumps({"id": None, "exit": int(result.get("exit") or ExitCode.SOFTWARE),
-                           "error": "the result holds values JSON cannot carry"})
-
-
-def _ends_with_newline(path: str) -> bool:
-    with open(path, "rb") as f:
-        f.seek(-1, os.SEEK_END)
-        return f.read(1) == b"\n"
 
 
 class Batch:
@@ -171,6 +68,7 @@ class Batch:
         self.joules = 0.0
         self.started = time.monotonic()
         self._lock = threading.Lock()
+        self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
     def one(self, number: int, held: list[bytes | None]) -> dict[str, Any]:
         """The result for one input line (``held``: the line, taken out so that its bytes are
@@ -212,6 +110,7 @@ class Batch:
         order: deque[int] = deque()  # --keep-order: submitted line numbers not yet written, oldest first
         running: dict[Future, int] = {}
         pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="gpt-pipe")
+        events = self._events  # finished lines (their futures) and jobs for the main thread
         try:
             source = iter(lines)
             exhausted = False
@@ -233,14 +132,14 @@ class Batch:
                         held = item  # big lines go one at a time: each costs a few times its size
                         break
                     future = pool.submit(self.one, number, [raw])
+                    future.add_done_callback(events.put)
                     running[future], sizes[future] = number, size
                     del item, raw
                     if self.keep_order:
                         order.append(number)
                 if not running:
                     break
-                finished, _ = wait(running, timeout=0.5 if self.progress else None, return_when=FIRST_COMPLETED)
-                for future in finished:
+                for future in self._next_finished(events):
                     number = running.pop(future)
                     sizes.pop(future, None)
                     result = future.result()
@@ -261,6 +160,46 @@ class Batch:
         if self.progress:
             self.log.status("")
         return self._exit_code()
+
+    def _next_finished(self, events: queue.SimpleQueue[Any]) -> list[Future]:
+        """The lines finished by now (none after the progress line's half second); a job a
+        worker sent meanwhile (in_main_thread) is run on the way."""
+        try:
+            item = events.get(timeout=0.5 if self.progress else None)
+        except queue.Empty:
+            return []
+        finished = []
+        while True:
+            if isinstance(item, Future):
+                finished.append(item)
+            else:
+                item()
+            try:
+                item = events.get_nowait()
+            except queue.Empty:
+                return finished
+
+    def in_main_thread(self, job: Callable[[], Any], most: float) -> Any:
+        """``job()`` run by the main thread, for a worker: a timer signal can end only what
+        runs there (a --schema pattern that backtracks holds the GIL, and no other thread
+        gets it back until the signal stops it). Waits at most ``most`` s per worker."""
+        done = threading.Event()
+        box: list[tuple[bool, Any]] = []
+
+        def run() -> None:
+            try:
+                box.append((True, job()))
+            except BaseException as exc:  # handed to the worker as it is
+                box.append((False, exc))
+            done.set()
+
+        self._events.put(run)
+        if not done.wait(most * (self.parallel + 1)):  # the others' checks go first
+            raise TimeoutError
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
 
     def _already_done(self, raw: bytes | None, number: int) -> bool:
         from gpt_pipe.safejson import loads
@@ -332,19 +271,6 @@ class Batch:
         return 0
 
 
-def _big_blocks_to_the_system() -> None:
-    """Blocks of 1 MiB and more mmapped and given back when freed (glibc's mallopt). By
-    default glibc raises that threshold to the largest block freed so far, so after a long
-    line each worker thread's arena keeps its copies: 8 lines of 31 MiB at -P 4 peaked at
-    280 MiB instead of 155. Elsewhere (musl, macOS) nothing changes."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD; a fixed value also stops the raising
-    except (OSError, AttributeError, TypeError):
-        pass
-
-
 def run_batch(settings: Settings, plan: RequestPlan, key: str, log: Log) -> int:
     """--batch as the settings ask: one request per input line, each built by ``plan``;
     the batch's exit code."""
@@ -352,10 +278,10 @@ def run_batch(settings: Settings, plan: RequestPlan, key: str, log: Log) -> int:
     from gpt_pipe.files import open_read, read_lines
     from gpt_pipe.output import KeepText, Sink
     from gpt_pipe.pipeline import MaxTime, RetryPolicy, RunInfo, run_with_retries
-    from gpt_pipe.process import start_streaming
+    from gpt_pipe.process import big_blocks_to_the_system, start_streaming
     from gpt_pipe.scrub import Scrub
 
-    _big_blocks_to_the_system()
+    big_blocks_to_the_system()
     checker = plan.checker()
     policy = RetryPolicy(settings.retries, settings.max_retry_wait, shared=True,
                          retries_invalid=settings.retries_invalid)
@@ -402,6 +328,8 @@ def run_batch(settings: Settings, plan: RequestPlan, key: str, log: Log) -> int:
     batch = Batch(run_one, plan, settings.parallel, settings.keep_order, output, log, skip, progress, total,
                   settings.batch_text)
     batch.pace = pace
+    if checker is not None:
+        checker.in_main_thread = batch.in_main_thread
     start_streaming()
     code = batch.run(read_lines(stream))
     log.error(batch.summary())

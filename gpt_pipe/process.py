@@ -67,3 +67,16 @@ def finish(code: int) -> int:
     except (OSError, ValueError, AttributeError):
         pass
     return code
+
+
+def big_blocks_to_the_system() -> None:
+    """Blocks of 1 MiB and more mmapped and given back when freed (glibc's mallopt). By
+    default glibc raises that threshold to the largest block freed so far, so after a long
+    line each worker thread's arena keeps its copies: 8 lines of 31 MiB at -P 4 peaked at
+    280 MiB instead of 155. Elsewhere (musl, macOS) nothing changes."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD; a fixed value also stops the raising
+    except (OSError, AttributeError, TypeError):
+        pass

@@ -12,6 +12,8 @@ from gpt_pipe.output import KeepText, Sink
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from gpt_pipe.pipeline import RunInfo
 
 # The concise form's types: `name` alone is a string.
@@ -122,19 +124,28 @@ class Checker:
         # $ref is resolved within the schema only: jsonschema would otherwise fetch a remote
         # (or file:) URI, with no timeout, when the answer reaches it.
         self._validator = Draft202012Validator(schema, registry=REGISTRY.combine(Registry(retrieve=_refuse)))
+        # --batch: runs a job in the main thread for a worker (job, seconds) -> its value
+        self.in_main_thread: Callable[[Callable[[], Any], float], Any] | None = None
 
     def check(self, text: str, seconds: float = CHECK_SECONDS) -> Any:
         """The answer's value, checked within ``seconds`` (a pattern that backtracks, or
         uniqueItems over a long mixed array, is the server's to trigger).
 
-        In the main thread (a single run) a timer signal ends the check: the regular
-        expression engine holds the GIL but checks for signals. A --batch worker checks in a
-        thread it waits for at most ``seconds``.
+        Only in the main thread can a timer signal end the check (the regular expression
+        engine holds the GIL, but checks for signals there): a --batch worker hands it to the
+        main thread (``in_main_thread``). Elsewhere it checks in a thread it waits for at
+        most ``seconds``, which a pattern holding the GIL can outlast.
         """
         import threading
 
         if threading.current_thread() is threading.main_thread():
             return self._check_with_alarm(text, seconds)
+        if self.in_main_thread is not None:
+            try:
+                return self.in_main_thread(lambda: self._check_with_alarm(text, seconds), seconds)
+            except TimeoutError:
+                raise SchemaMismatch(f"the answer could not be checked against --schema within {seconds:g} s",
+                                     ExitCode.SCHEMA) from None
         outcome: list[Any] = []
 
         def work() -> None:

@@ -215,6 +215,20 @@ def test_a_pattern_that_backtracks_is_bounded_by_max_time(run, server):
     assert r.code == 8 and "could not be checked" in r.err and r.out == b"", r
 
 
+def test_a_pattern_that_backtracks_in_a_batch_is_bounded_too(run, server, tmp_path):
+    """A --batch worker's check ran in a thread the worker waited for, but the pattern holds
+    the GIL: the wait could not end until the match did (2**60 steps). Checks run in the
+    main thread, where the timer signal ends them."""
+    schema = {"type": "object", "properties": {"a": {"type": "string", "pattern": "^(a+)+$"}}}
+    server.reply = Reply(sse_chunks([json.dumps({"a": "a" * 60 + "!"})]))
+    batch = tmp_path / "lines.jsonl"
+    batch.write_text("".join(json.dumps({"id": n, "prompt": "hi"}) + "\n" for n in range(3)))
+    r = run("--batch", str(batch), "-P", "2", "--max-time", "1", "--schema", json.dumps(schema))
+    results = [json.loads(line) for line in r.out.splitlines()]
+    assert r.code == 8 and sorted(result["id"] for result in results) == [0, 1, 2], r
+    assert all(result["exit"] == 8 and "could not be checked" in result["error"] for result in results), results
+
+
 def test_a_config_key_of_many_dotted_parts_is_refused_at_once(server, env, home):
     path = home / ".config" / "gpt-pipe"
     path.mkdir(parents=True)
