@@ -16,7 +16,7 @@ import requests
 from gpt_pipe import __version__
 from gpt_pipe.body import PROGRESS_TIMEOUT, Progress, final_response, read_capped
 from gpt_pipe.exitcodes import RETRY_STATUSES, ExitCode, GptPipeError, for_http_status
-from gpt_pipe.keys import redact, redact_url
+from gpt_pipe.keys import excerpt, redact, redact_url
 from gpt_pipe.log import Log
 from gpt_pipe.safejson import loads
 from gpt_pipe.sse import MAX_EVENT
@@ -277,15 +277,14 @@ class Client:
         except ValueError:
             target, ok = location, False
         if not ok:
-            shown = redact_url(target)
-            shown = shown if len(shown) <= 200 else shown[:200] + "…"
+            shown = excerpt(redact_url(target), 200)
             response.close()
             raise GptPipeError(
                 f"protocol error: {host(response.url)} redirected to {shown!r}, which is not an http(s) URL",
                 ExitCode.PROTOCOL,
             )
         if response.url.lower().startswith("https:") and parts.scheme.lower() == "http":
-            shown = redact_url(target)[:200]
+            shown = excerpt(redact_url(target), 200)
             self._log.warn(f"{host(response.url)} redirected from https:// to plain http:// ({shown}); "
                            "the key is not sent there")
         return response

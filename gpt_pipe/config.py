@@ -147,7 +147,9 @@ def _checked(table: dict[str, Any], where: str, warnings: list[str]) -> dict[str
     for key, value in table.items():
         option = _KEYS.get(key.replace("-", "_"))
         if option is None:
-            shown = key if len(key) <= 60 else key[:60] + "…"
+            from gpt_pipe.keys import excerpt
+
+            shown = excerpt(key, 60)
             if key.replace("-", "_").lower() in ("api_key", "key", "openai_api_key", "greenpt_api_key", "token"):
                 warnings.append(f"{where}: {shown!r} is not read (a key kept in the config file is readable by any "
                                 'program that reads it): use api_key_file = "~/.config/gpt-pipe/key" (chmod 600) '
@@ -188,5 +190,6 @@ def convert_one(option: Option, value: Any, where: str, key: str, from_text: boo
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 100 else text[:100] + "…"
+    from gpt_pipe.keys import excerpt
+
+    return excerpt(repr(value), 100)

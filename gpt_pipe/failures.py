@@ -13,7 +13,7 @@ import requests
 import urllib3.exceptions
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
-from gpt_pipe.keys import redact_url
+from gpt_pipe.keys import excerpt, redact_url
 from gpt_pipe.safejson import loads
 from gpt_pipe.stream import describe_error
 from gpt_pipe.urls import host, hostname, is_loopback
@@ -107,8 +107,7 @@ def error_detail(body: bytes, content_type: str) -> str:
             pass
     if "html" in content_type.lower() or text[:1] == "<":
         return ""  # a proxy's error page: the status line says it all
-    first = text.splitlines()[0]
-    return first if len(first) <= 200 else first[:200] + "…"
+    return excerpt(text.splitlines()[0], 200)
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -141,5 +140,4 @@ def reason(exc: BaseException) -> str:
     match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
     if match:
         return match.group(1).strip()
-    text = redact_url(re.sub(r"<[^>]*>", "", text))
-    return text if len(text) <= 200 else text[:200] + "…"
+    return excerpt(redact_url(re.sub(r"<[^>]*>", "", text)), 200)

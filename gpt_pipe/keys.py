@@ -21,6 +21,22 @@ if TYPE_CHECKING:
 MIN_SECRET = 8
 
 
+# Characters a key can be made of (and URL-safe base64): an excerpt never ends among them.
+_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~+/=")
+
+
+def excerpt(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters and "…", never inside a word: the scrub
+    that follows knows whole keys only, so half a key cut here would be shown. A word that
+    reaches the cut is left out whole."""
+    if len(text) <= limit:
+        return text
+    end = limit
+    while end > 0 and text[end] in _WORD and text[end - 1] in _WORD:
+        end -= 1
+    return text[:end] + "…"
+
+
 def redact(key: str) -> str:
     """How a key is shown where a request must be shown: ``sk-…last4``."""
     prefix = shown_prefix(key)

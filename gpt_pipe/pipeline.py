@@ -397,6 +397,6 @@ def _not_a_stream(head: bytes, content_type: str) -> str:
         return f"protocol error: the response is empty ({shown}), not an event stream"
     if "html" in content_type.lower() or text[:1] == "<":
         return f"protocol error: the response is an HTML page ({shown}), not an event stream"
-    first = text.splitlines()[0]
-    excerpt = first if len(first) <= 60 else first[:60] + "…"
-    return f"protocol error: the response is not an event stream ({shown}): {excerpt!r}"
+    from gpt_pipe.keys import excerpt
+
+    return f"protocol error: the response is not an event stream ({shown}): {excerpt(text.splitlines()[0], 60)!r}"

@@ -125,6 +125,11 @@ def read(headers: Mapping[str, str]) -> Reading:
     return found
 
 
+# A reset a server names is rounded (to 10 ms, to a second): a request sent at the very
+# reset can reach it a little before its window turns, and be refused.
+RESET_MARGIN = 0.02
+
+
 class Pace:
     """When the next request may start, for all the requests of one run (a --batch's
     workers share one): the server's own numbers (remaining requests and tokens, counted
@@ -163,8 +168,8 @@ class Pace:
         with self._lock:
             now = time.monotonic()
             until = max(self._blocked, self._next)
-            if self._remaining is not None and self._remaining <= 0 and self._reset > now:
-                until = max(until, self._reset)
+            if self._remaining is not None and self._remaining <= 0 and self._reset + RESET_MARGIN > now:
+                until = max(until, self._reset + RESET_MARGIN)
             if until > now:
                 return until - now
             if self._remaining is not None:
@@ -227,7 +232,7 @@ class Pace:
                     self._remaining = min(self._remaining, remaining) if self._remaining is not None else remaining
                 self._reset = max(self._reset, ends) if reset is not None else self._reset
                 if remaining <= 0 and reset is not None:
-                    self._blocked = max(self._blocked, now + reset)
+                    self._blocked = max(self._blocked, now + reset + RESET_MARGIN)
             if status == 429:
                 self.refusals += 1
                 wait = reading.retry_after

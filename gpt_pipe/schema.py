@@ -191,7 +191,9 @@ class Checker:
             if str(exc).startswith("more than"):  # valid or not, too large to hold parsed
                 raise SchemaMismatch(f"the answer could not be checked against --schema: it holds {exc}",
                                      ExitCode.SCHEMA) from None
-            shown = text[:200].strip()[:60]
+            from gpt_pipe.keys import excerpt
+
+            shown = excerpt(text[:200].strip(), 60)
             raise SchemaMismatch(f"the answer does not match --schema: it is not JSON ({exc}): {shown!r}",
                                  ExitCode.SCHEMA) from None
         from jsonschema.exceptions import best_match
@@ -206,7 +208,9 @@ class Checker:
             raise GptPipeError("--schema: the schema's references, or the answer, nest too deeply to check",
                                ExitCode.DATAERR) from None
         if error is not None:
-            message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
+            from gpt_pipe.keys import excerpt
+
+            message = excerpt(error.message, 200)
             raise SchemaMismatch(f"the answer does not match --schema: {error.json_path}: {message}",
                                  ExitCode.SCHEMA)
         return value

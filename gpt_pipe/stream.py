@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError, for_finish_reason
+from gpt_pipe.keys import excerpt
 from gpt_pipe.options import format_size
 from gpt_pipe.safejson import dumps_line
 from gpt_pipe.safejson import loads as _loads
@@ -296,12 +297,11 @@ class StreamDecoder:
 
 
 def _excerpt(data: bytes, limit: int = 60) -> str:
-    text = data.decode("utf-8", "replace").strip()
-    return repr(text if len(text) <= limit else text[:limit] + "…")
+    return repr(excerpt(data[:4096].decode("utf-8", "replace").strip(), limit))
 
 
 def _short(name: str) -> str:
-    return name if len(name) <= 40 else name[:40] + "…"
+    return excerpt(name, 40)
 
 
 def finish_note(decoder: StreamDecoder) -> str | None:

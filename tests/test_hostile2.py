@@ -460,3 +460,22 @@ def test_values_inside_strings_do_not_count():
         check_values("[" + "1," * MAX_VALUES + "1]")
     unterminated = '"' + "," * (2 * MAX_VALUES)  # a string to the end: no values
     check_values(unterminated)
+
+
+@pytest.mark.parametrize("inside", [1, 7, 20, len(KEY) - 1])
+def test_an_excerpt_never_cuts_a_key_in_two(run, server, inside):
+    """Excerpts were cut (60 or 200 characters) before the scrub, which knows whole keys only:
+    a key across the cut showed all but its last characters. Now a cut never ends in a word."""
+    shapes = [  # (reply, where the excerpt is cut)
+        (lambda pad: Reply([json.dumps({"error": {"message": pad + KEY}}).encode()], status=400,
+                           content_type="application/json", framing="length"), 200),
+        (lambda pad: Reply([(pad + KEY + "\n").encode()], status=400, content_type="text/plain",
+                           framing="length"), 200),
+        (lambda pad: Reply([(pad + KEY + "\n").encode()], content_type="text/plain", framing="length"), 60),
+        (lambda pad: Reply([b"data: " + (pad + KEY).encode() + b"\n\n"]), 60),
+    ]
+    for reply, limit in shapes:
+        server.reply = reply("x " * ((limit - inside) // 2) + "x" * ((limit - inside) % 2))
+        for args in (["hi"], ["--jsonl", "hi"]):
+            r = run(*args)
+            assert r.code != 0 and KEY[:6] not in r.err and KEY[:6].encode() not in r.out, (limit, r)
