@@ -272,7 +272,34 @@ def hostile_cases() -> dict[str, tuple]:
         "2 MiB answer before an @ (--json)": (Reply([event(chunk("a" * 65536)) for _ in range(32)]
                                                     + [event(chunk("@")), *sse_chunks([])]), ["--json", "hi"], None, 0),
         "stdin /dev/zero": (Reply(sse_chunks(["ok"])), ["hi"], "/dev/zero", 65),
+        "-c file of 1.1 M messages (31 MiB)": (Reply(sse_chunks(["ok"])), ["-c", _file(
+            "conversation.jsonl", b'{"role":"user","content":"x"}\n' * 1_100_000), "hi"], None, 65),
+        "--schema answer of 2 M values (10 MiB)": (Reply(_values_answer(2_000_000)), [
+            "--full", "--schema", '{"type": "array", "items": {"type": "string"}}', "hi"], None, 8),
+        "--batch, 4 lines of 24 MiB at -P 4": (Reply(sse_chunks(["ok"])), ["--batch", _file("big.jsonl", b"".join(
+            b'{"id": %d, "prompt": "%s"}\n' % (n, b"x" * (24 * MiB)) for n in range(4))), "-P", "4"], None, 0),
     }
+
+
+def _file(name: str, data: bytes) -> str:
+    """A file for a case, in a directory removed at exit."""
+    global _CASE_DIR
+    if _CASE_DIR is None:
+        import atexit
+
+        _CASE_DIR = tempfile.mkdtemp(prefix="gpt-pipe-bench-")
+        atexit.register(shutil.rmtree, _CASE_DIR, True)
+    path = os.path.join(_CASE_DIR, name)
+    Path(path).write_bytes(data)
+    return path
+
+
+_CASE_DIR: str | None = None
+
+
+def _values_answer(count: int) -> list[bytes]:
+    answer = "[" + ",".join(['"ab"'] * count) + "]"
+    return [event(chunk(answer[i:i + MiB])) for i in range(0, len(answer), MiB)] + sse_chunks([])
 
 
 def _redirect_bomb(request):
