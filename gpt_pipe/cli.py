@@ -129,12 +129,12 @@ def command(ctx: click.Context, **opts: Any) -> Settings:
     named = {name for name in opts if _from_command_line(ctx, name)}
     check(opts, named, opts["prompt"])
     layers = ctx.obj
-    from_profile = layers.from_profile if layers is not None else set()
-    # A key source named on the command line or in the chosen profile beats GREENPT_API_KEY.
-    key_from_flag = any(opts[name] and (name in named or name in from_profile) for name in exclusive()["key"])
+    config_levels = layers.level if layers is not None else {}
+    # Where the base URL and the key source were given: keys follow their host (keys.key_source).
+    levels = {dest: "line" if dest in named else config_levels.get(dest, "default")
+              for dest in ("base_url", *exclusive()["key"])}
     opts["base_url"] = api_base(opts["base_url"])
-    settings = Settings(opts, key_from_flag=key_from_flag)
-    return settings
+    return Settings(opts, levels)
 
 
 # Options of other tools that users type here, and what gpt-pipe calls them.

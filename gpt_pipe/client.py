@@ -18,6 +18,7 @@ from gpt_pipe.body import PROGRESS_TIMEOUT, Progress, final_response, read_cappe
 from gpt_pipe.exitcodes import RETRY_STATUSES, ExitCode, GptPipeError, for_http_status
 from gpt_pipe.keys import excerpt, redact, redact_url
 from gpt_pipe.log import Log
+from gpt_pipe.options import KEY_VARIABLE
 from gpt_pipe.safejson import loads
 from gpt_pipe.sse import MAX_EVENT
 from gpt_pipe.urls import host, hostname, is_loopback
@@ -39,7 +40,8 @@ class BearerAuth(requests.auth.AuthBase):
         self._key = key
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self._key}"
+        if self._key:  # "": a server that was given no key (keys.key_source) gets none
+            request.headers["Authorization"] = f"Bearer {self._key}"
         return request
 
 
@@ -402,6 +404,9 @@ class Client:
         message = f"{line}: {detail}" if detail else line
         if status == 400 and "response_format" in body.decode("utf-8", "replace").lower():
             message += " (this server may not take response_format: try --schema-mode prompt)"
+        if status == 401 and not self._key:
+            message += (f"; no key was sent to {host(self.base_url)} ({KEY_VARIABLE} goes only to GreenPT's "
+                        "endpoint): give it one with --api-key-file, --api-key-cmd or --api-key-env VAR")
         lowered = detail.lower()
         if status == 404 and response.request.method == "POST" and (
                 not detail or "invalid url" in lowered or ("not found" in lowered and "model" not in lowered)):

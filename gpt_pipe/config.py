@@ -39,6 +39,7 @@ class Layers:
     def __init__(self) -> None:
         self.default_map: dict[str, Any] = {}
         self.from_profile: set[str] = set()
+        self.level: dict[str, str] = {}  # dest -> "file", "env" or "profile": the layer that set it
         self.profile: str | None = None
         self.warnings: list[str] = []
 
@@ -68,13 +69,16 @@ def _load(profile: str | None) -> Layers:
     profiles = table.pop("profile", {}) if isinstance(table.get("profile"), dict) else {}
     name = os.path.basename(path)
     merged: dict[str, Any] = {}
-    _merge(merged, _checked(table, name, layers.warnings))
+    top = _checked(table, name, layers.warnings)
+    _merge(merged, top)
+    layers.level.update(dict.fromkeys(top, "file"))
     environment = {}
     for option in OPTIONS:
         value = os.environ.get(option.env) if option.env else None
         if value is not None and value.strip():
             environment[option.dest] = convert(option, value.strip(), option.env or "", True)
     _merge(merged, environment)
+    layers.level.update(dict.fromkeys(environment, "env"))
     if profile:
         chosen = profiles.get(profile)
         if not isinstance(chosen, dict):
@@ -83,6 +87,7 @@ def _load(profile: str | None) -> Layers:
             raise GptPipeError(f"{name}: no profile {profile[:100]!r} (profiles: {shown or 'none'})", ExitCode.CONFIG)
         settings = _checked(chosen, f"{name} [profile.{profile}]", layers.warnings)
         _merge(merged, settings)
+        layers.level.update(dict.fromkeys(settings, "profile"))
         layers.from_profile = set(settings)
         layers.profile = profile
     layers.default_map = merged

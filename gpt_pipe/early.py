@@ -66,14 +66,17 @@ def _scan(argv: list[str]) -> dict[str, Any] | None:
         return None
     values = options.defaults()
     try:
-        values.update(config.load(profile(argv)).default_map)
+        layers = config.load(profile(argv))
+        values.update(layers.default_map)
         for dest, given in found.given.items():
             values[dest] = tuple(given) if options.BY_DEST[dest].multiple else given[-1]
         options.check(values, set(found.given), found.words)
+        from gpt_pipe.keys import key_source
+
+        # GreenPT's endpoint without a key is refused (78); another server may need none.
+        key_source(values, lambda dest: "line" if dest in found.given else layers.level.get(dest, "default"))
     except GptPipeError:
         return None  # the run is refused: the normal path says why
-    if not (os.environ.get(options.KEY_VARIABLE, "").strip() or values["api_key_file"] or values["api_key_cmd"]):
-        return None
     if not any(word.strip() for word in found.words) and not _stdin_has_prompt(values):
         return None
     from gpt_pipe.urls import api_base, origin

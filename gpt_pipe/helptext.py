@@ -21,7 +21,7 @@ Examples:
   answer=$(gpt-pipe --full "One word for happy") || echo "failed: $?"
   while read -r q; do gpt-pipe --no-stdin "$q"; done < questions.txt
   gpt-pipe --json "Hi" | jq -r '.choices[0].message.content'
-  gpt-pipe --continue "And in French?"
+  gpt-pipe -c "And in French?"            # -c: --continue
   gpt-pipe --profile local "Hello"
   gpt-pipe --batch tickets.jsonl -P 16 --output labels.jsonl --resume
   gpt-pipe --replay chunks.jsonl --usage

@@ -14,6 +14,9 @@ from gpt_pipe.options import KEY_VARIABLE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from gpt_pipe.settings import Settings
 
 # A "key" this short is a placeholder for a local server (sk-x, dummy): scrubbing it
@@ -48,21 +51,48 @@ def shown_prefix(key: str) -> str:
     return "sk-" if key.startswith("sk-") else ""
 
 
-def api_key(settings: Settings, warn: Callable[[str], None]) -> str:
-    """The key: a source named by flag, else GREENPT_API_KEY, else one from the config file.
+# The settings that name a key source, and what each names.
+KEY_SOURCES = (("api_key_env", "env"), ("api_key_file", "file"), ("api_key_cmd", "cmd"))
 
-    ``settings`` gives ``api_key_file``, ``api_key_cmd`` and ``key_from_flag``.
+
+def is_greenpt(base_url: str, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether ``base_url`` is GreenPT's endpoint: the default one, or GREENPT_BASE_URL's."""
+    from gpt_pipe.options import BY_DEST, DEFAULT_BASE_URL
+    from gpt_pipe.urls import api_base, netloc, origin
+
+    def where(url: str) -> tuple[str, str, int] | None:
+        url = api_base(url)
+        location = netloc(url)
+        return origin(url.replace(location, location.rpartition("@")[2], 1) if "@" in location else url)
+
+    here = where(base_url)
+    named = environ.get(BY_DEST["base_url"].env or "", "").strip()
+    return here is not None and (here == where(DEFAULT_BASE_URL) or (bool(named) and here == where(named)))
+
+
+def key_source(values: Mapping[str, Any], level: Callable[[str], str],
+               environ: Mapping[str, str] = os.environ) -> tuple[str, str] | None:
+    """Where the run's key comes from: ("env", VARIABLE), ("file", PATH) or ("cmd", CMD);
+    None to send no key. ``level(dest)`` says where a setting was given: "line", "profile",
+    "env", "file" (the config file's top level) or "default".
+
+    Keys follow their host. GreenPT's endpoint takes a key source named on the command line
+    or in the chosen profile, else GREENPT_API_KEY, else the config file's own; without any,
+    exit 78. Any other base URL takes only a key source given with it (on the command line,
+    in the chosen profile, or at the config level that names that URL): GREENPT_API_KEY is
+    never sent there unless ``api_key_env`` says so, and without a source no key is sent
+    (a local server needs none).
     """
-    env_key = os.environ.get(KEY_VARIABLE, "").strip()
-    if env_key and not settings.key_from_flag:
-        key = env_key
-    elif settings.api_key_cmd:
-        key = key_from_command(settings.api_key_cmd)
-    elif settings.api_key_file:
-        key = key_from_file(settings.api_key_file, warn, settings.file_wait)
-    else:
+    given = next(((kind, values[dest], level(dest)) for dest, kind in KEY_SOURCES if values.get(dest)), None)
+    if is_greenpt(values["base_url"], environ):
+        if given is not None and given[2] in ("line", "profile"):
+            return given[0], given[1]
+        if environ.get(KEY_VARIABLE, "").strip():
+            return "env", KEY_VARIABLE
+        if given is not None:
+            return given[0], given[1]
         hint = ""
-        if os.environ.get("OPENAI_API_KEY", "").strip():
+        if environ.get("OPENAI_API_KEY", "").strip():
             # Never taken silently: an OpenAI key sent to GreenPT (or the other way round) is
             # a key handed to another provider.
             hint = ('; OPENAI_API_KEY is set but not used: if it is the key for this server, '
@@ -71,6 +101,25 @@ def api_key(settings: Settings, warn: Callable[[str], None]) -> str:
             f"no API key: set {KEY_VARIABLE} (or use --api-key-file FILE or --api-key-cmd CMD){hint}",
             ExitCode.CONFIG,
         )
+    if given is not None and given[2] in ("line", "profile", level("base_url")):
+        return given[0], given[1]
+    return None
+
+
+def api_key(settings: Settings, warn: Callable[[str], None]) -> str:
+    """The key, from where key_source says; "" to send none."""
+    source = key_source(vars(settings), lambda dest: settings.levels.get(dest, "default"))
+    if source is None:
+        return ""
+    kind, where = source
+    if kind == "env":
+        key = os.environ.get(where, "").strip()
+        if not key:
+            raise GptPipeError(f"no API key: api_key_env names {where}, which is not set", ExitCode.CONFIG)
+    elif kind == "cmd":
+        key = key_from_command(where)
+    else:
+        key = key_from_file(where, warn, settings.file_wait)
     if any(ch.isspace() or not ch.isprintable() or ord(ch) > 126 for ch in key):
         # requests would reject it with the key itself in the message.
         raise GptPipeError("the API key holds spaces or characters a header cannot carry", ExitCode.CONFIG)

@@ -249,13 +249,13 @@ OPTIONS: tuple[Option, ...] = (
     _O(("--schema-mode",), "schema_mode", "choice", REQUEST,
        "How the schema is asked for: response_format, or in the system message.", default="response_format",
        choices=("response_format", "prompt"), show_default=True),
-    _O(("-c", "--conversation"), "conversation", "path", CONVERSATION,
-       "JSON Lines of messages sent first; the exchange is appended when it completes.", metavar="FILE",
-       batch=_LINE_MESSAGES, answer=True),
-    _O(("--continue",), "continue_", "flag", CONVERSATION,
+    _O(("-c", "--continue"), "continue_", "flag", CONVERSATION,
        "Continue the default conversation ($XDG_STATE_HOME/gpt-pipe/conversation.jsonl).", config=False,
        batch=_LINE_MESSAGES, answer=True),
-    _O(("--new",), "new", "flag", CONVERSATION, "With -c or --continue: start that conversation afresh.",
+    _O(("--conversation",), "conversation", "path", CONVERSATION,
+       "Continue the conversation kept in FILE (JSON Lines of messages); the exchange is appended when it "
+       "completes.", metavar="FILE", batch=_LINE_MESSAGES, answer=True),
+    _O(("--new",), "new", "flag", CONVERSATION, "With -c or --conversation: start that conversation afresh.",
        config=False),
     _O(("--tee",), "tee", "path", CONVERSATION, "Also append every chunk to FILE as JSON Lines (an audit log).",
        metavar="FILE", batch="use --output FILE", answer=True),
@@ -305,15 +305,19 @@ OPTIONS: tuple[Option, ...] = (
        "Largest line, event or chunk, and largest non-streamed answer, the server may send.", default="4M",
        metavar="SIZE", show_default=True),
     _O(("--max-answer",), "max_answer", "size", NETWORK,
-       "Largest answer kept for the end (--full, --json, -c, --batch), in characters.", default="32M",
+       "Largest answer kept for the end (--full, --json, conversations, --batch), in characters.",
+       default="32M",
        metavar="SIZE", show_default=True),
     _O(("--file-wait",), "file_wait", "seconds", NETWORK,
        "Longest wait for any file: a FIFO's other end, a lock on the conversation file.", default=FILE_WAIT,
        metavar="SECONDS", low=0, show_default=True),
-    _O(("--api-key-file",), "api_key_file", "path", KEYS, f"Read the API key from FILE (else env {KEY_VARIABLE}).",
-       metavar="FILE", one_of="key"),
+    _O(("--api-key-file",), "api_key_file", "path", KEYS, f"Read the API key from FILE (else env {KEY_VARIABLE}, "
+       "for GreenPT only).", metavar="FILE", one_of="key"),
     _O(("--api-key-cmd",), "api_key_cmd", "text", KEYS,
        "Run CMD (a shell command) and use its output as the API key.", metavar="CMD", one_of="key"),
+    _O(("--api-key-env",), "api_key_env", "text", KEYS,
+       "Read the API key from the environment variable VAR (for a server other than GreenPT, even "
+       f"{KEY_VARIABLE}).", metavar="VAR", one_of="key"),
     _O(("--profile",), "profile", "text", KEYS, "Use [profile.NAME] of the config file [env GPT_PIPE_PROFILE].",
        metavar="NAME", config=False),
     _O(("--list-models",), "list_models", "flag", DIAGNOSTICS, "List the model IDs the API offers, one per line.",
@@ -390,16 +394,21 @@ def check(values: dict[str, Any], named: set[str], words: tuple[str, ...] | list
                     values[dest] = False if BY_DEST[dest].flag else None
         elif len(given) > 1:
             raise GptPipeError(f"config file: choose one of {flags}", ExitCode.CONFIG)
+    from gpt_pipe.paths import check_conversation_name, names_a_conversation, state_dir
+
+    if values.get("conversation") and "conversation" in named:
+        check_conversation_name(values["conversation"])
     if values.get("continue_"):
         if values.get("conversation") and "conversation" in named:
-            raise usage("choose one of -c FILE and --continue")
+            raise usage("choose one of -c/--continue (the default conversation) and --conversation FILE")
+        if words and names_a_conversation(words[0]):
+            raise usage(f"-c is short for --continue (the default conversation) and takes no file; to continue "
+                        f"the conversation in {words[0]}, write: --conversation {words[0]}")
         import os
-
-        from gpt_pipe.paths import state_dir
 
         values["conversation"] = os.path.join(state_dir(), "conversation.jsonl")
     if values.get("new") and not values.get("conversation"):
-        raise usage("--new starts a conversation afresh: give -c FILE or --continue")
+        raise usage("--new starts a conversation afresh: give -c (the default one) or --conversation FILE")
     if values.get("list_models"):
         ignored = [BY_DEST[dest].name for dest in BY_DEST if BY_DEST[dest].answer and values.get(dest)
                    and dest in named]

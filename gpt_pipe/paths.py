@@ -32,3 +32,28 @@ def cache_dir() -> str:
 def expand(path: str | None) -> str | None:
     """A file name as the user meant it: ``~`` and ``~user`` expanded ('-' stays stdin)."""
     return os.path.expanduser(path) if path else path
+
+
+def names_a_conversation(word: str) -> bool:
+    """Whether a PROMPT word after -c is an old-style ``-c FILE``: a .jsonl or .json name,
+    or a file whose first line is a message."""
+    if word.endswith((".jsonl", ".json")):
+        return True
+    try:
+        if not os.path.isfile(word):
+            return False
+        with open(word, "rb") as f:
+            head = f.readline(4096).strip()
+    except OSError:
+        return False
+    return head.startswith(b"{") and b'"role"' in head
+
+
+def check_conversation_name(path: str) -> None:
+    """--conversation takes a file name: a value with spaces that names no file is a prompt
+    given to the wrong option (the old -c FILE)."""
+    if any(ch.isspace() for ch in path) and not os.path.exists(path):
+        from gpt_pipe.exitcodes import ExitCode, GptPipeError
+
+        raise GptPipeError(f"--conversation takes a file name, and {path[:60]!r} looks like a prompt; for the "
+                           "default conversation write -c (--continue) before the prompt", ExitCode.USAGE)

@@ -10,7 +10,7 @@ from typing import Any, BinaryIO
 
 from gpt_pipe import __version__
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
-from gpt_pipe.keys import api_key, redact_url, url_password
+from gpt_pipe.keys import api_key, key_source, redact_url, url_password
 from gpt_pipe.log import Log
 from gpt_pipe.options import KEY_VARIABLE
 from gpt_pipe.process import Interrupted, start_streaming
@@ -252,8 +252,8 @@ def replay_log(settings: Settings, log: Log) -> int:
 
 
 def dry_run(settings: Settings, body: dict[str, Any] | None) -> int:
-    """The request as a curl command line; the key only as $GREENPT_API_KEY, a base URL's
-    password as ***.
+    """The request as a curl command line; the key only as its source ($GREENPT_API_KEY,
+    $(cat FILE), $(CMD)), a base URL's password as ***.
 
     ``body`` None: the GET of --list-models.
     """
@@ -267,7 +267,15 @@ def dry_run(settings: Settings, body: dict[str, Any] | None) -> int:
     else:
         url, headers = base + "/chat/completions", ["Content-Type: application/json", "Accept: text/event-stream"]
     headers += ["Accept-Encoding: identity", f"User-Agent: gpt-pipe/{__version__}"]
-    words = ["curl", "-sN", shlex.quote(url), "-H", f'"Authorization: Bearer ${KEY_VARIABLE}"']
+    words = ["curl", "-sN", shlex.quote(url)]
+    try:
+        source = key_source(vars(settings), lambda dest: settings.levels.get(dest, "default"))
+    except GptPipeError:
+        source = ("env", KEY_VARIABLE)  # the run itself would stop here (no key): shown as it would be
+    if source is not None:  # the key's source, never the key
+        kind, where = source
+        shown = {"env": f"${where}", "file": f"$(cat {shlex.quote(where)})", "cmd": f"$({where})"}[kind]
+        words += ["-H", f'"Authorization: Bearer {shown}"']
     for header in headers:
         words += ["-H", shlex.quote(header)]
     if body is not None:

@@ -17,6 +17,7 @@ class Settings:
     base_url: str
     api_key_file: str | None
     api_key_cmd: str | None
+    api_key_env: str | None
     system: str | None
     messages: str | None
     conversation: str | None
@@ -53,7 +54,7 @@ class Settings:
     retries_invalid: int
     rate: float | None
 
-    def __init__(self, opts: dict[str, Any], key_from_flag: bool) -> None:
+    def __init__(self, opts: dict[str, Any], levels: dict[str, str]) -> None:
         from gpt_pipe.options import BY_DEST
         from gpt_pipe.paths import expand
 
@@ -62,7 +63,7 @@ class Settings:
             option = BY_DEST.get(dest)
             if option is not None and option.kind in ("path", "optional"):
                 setattr(self, dest, expand(value))
-        self.key_from_flag = key_from_flag  # a key source named on the command line beats GREENPT_API_KEY
+        self.levels = levels  # where the base URL and the key source were given (keys.key_source)
         self.mode = "full" if opts["full"] else "jsonl" if opts["jsonl"] else "json" if opts["json_"] else "text"
         self.newline: bool = not opts["no_newline"]
         self.user_message: dict[str, Any] | None = None  # the new prompt, for --conversation

@@ -48,3 +48,118 @@ def test_a_batch_stops_taking_lines_once_the_key_is_refused(run, server, tmp_pat
     r = run("--batch", "-P", "2", "--output", str(out), stdin=lines)
     assert r.code == 77 and len(server.requests) <= 4, (len(server.requests), r.err)
     assert "refused the key" in r.err and "--resume" in r.err
+
+
+# The -c trap: -c is --continue (as in llm and mods), files take --conversation -----------------
+
+def test_c_continues_the_default_conversation_with_stdin_and_the_prompt(run, server, home, tmp_path):
+    import json
+    import os
+
+    from server import Reply, sse_chunks
+
+    server.reply = Reply(sse_chunks(["a summary"]))
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        r = run("-c", "Summarise this", stdin=b"some text\n")
+    finally:
+        os.chdir(cwd)
+    assert r.code == 0 and r.out == b"a summary\n", r
+    assert server.requests[0].json["messages"][-1]["content"] == "Summarise this\n\nsome text\n"
+    assert not (tmp_path / "Summarise this").exists()
+    saved = home / ".local" / "state" / "gpt-pipe" / "conversation.jsonl"
+    assert [json.loads(line)["role"] for line in saved.read_text().splitlines()] == ["user", "assistant"]
+
+
+@pytest.mark.parametrize("name, content", [("chat.jsonl", None), ("notes", b'{"role": "user", "content": "x"}\n')])
+def test_an_old_style_c_file_is_a_usage_error_naming_conversation(run, server, tmp_path, name, content):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    r = run("-c", str(path), "hi")
+    assert r.code == 2 and f"--conversation {path}" in r.err and server.requests == [], r
+
+
+def test_a_prompt_given_to_conversation_is_a_usage_error(run, server):
+    r = run("--conversation", "Summarise this", stdin=b"text\n")
+    assert r.code == 2 and "looks like a prompt" in r.err and "-c" in r.err and server.requests == [], r
+
+
+def test_conversation_file_keeps_the_exchange(run, server, tmp_path):
+    chat = tmp_path / "chat.jsonl"
+    assert run("--conversation", str(chat), "one").code == 0
+    assert len(chat.read_text().splitlines()) == 2
+
+
+# Keys follow their host ---------------------------------------------------------------------
+
+def _elsewhere(server):
+    """The test server named by --base-url only: to gpt-pipe, a server other than GreenPT's."""
+    return ["--base-url", server.url + "/v1"]
+
+
+def test_greenpt_key_never_goes_to_another_server(run, server):
+    r = run(*_elsewhere(server), "hi", drop_env=("GREENPT_BASE_URL",))
+    assert r.code == 0 and "authorization" not in server.requests[0].headers, r
+
+
+@pytest.mark.parametrize("source", ["env", "file", "cmd"])
+def test_a_key_source_given_with_another_server_is_used(run, server, tmp_path, source):
+    from conftest import KEY
+
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY + "\n")
+    key_file.chmod(0o600)
+    args = {"env": ["--api-key-env", "GREENPT_API_KEY"], "file": ["--api-key-file", str(key_file)],
+            "cmd": ["--api-key-cmd", f"cat {key_file}"]}[source]
+    r = run(*_elsewhere(server), *args, "hi", drop_env=("GREENPT_BASE_URL",))
+    assert r.code == 0 and server.requests[0].headers["authorization"] == f"Bearer {KEY}", r
+
+
+def test_a_401_from_a_server_given_no_key_says_so(run, server):
+    from server import Reply
+
+    server.reply = Reply([b'{"error": {"message": "missing key"}}'], status=401, content_type="application/json",
+                         framing="length")
+    r = run(*_elsewhere(server), "hi", drop_env=("GREENPT_BASE_URL",))
+    assert r.code == 77 and "no key was sent" in r.err and "--api-key-env" in r.err, r
+
+
+def test_greenpt_without_a_key_is_78_before_any_connection_even_with_a_config_file(run, server, home):
+    path = home / ".config" / "gpt-pipe"
+    path.mkdir(parents=True)
+    (path / "config.toml").write_text('model = "green-s"\n')
+    r = run("hi", drop_env=("GREENPT_API_KEY",))
+    assert r.code == 78 and "no API key" in r.err and server.connections == 0, r
+
+
+def test_a_profile_key_goes_with_the_profile_server_only(run, server, home, tmp_path):
+    from conftest import KEY
+
+    key_file = tmp_path / "key"
+    key_file.write_text("sk-profile-key-0000000000\n")
+    key_file.chmod(0o600)
+    path = home / ".config" / "gpt-pipe"
+    path.mkdir(parents=True)
+    (path / "config.toml").write_text(f'[profile.local]\nbase_url = "{server.url}/v1"\n'
+                                      f'[profile.keyed]\nbase_url = "{server.url}/v1"\napi_key_file = "{key_file}"\n')
+    env = ("GREENPT_BASE_URL",)
+    assert run("--profile", "local", "hi", drop_env=env).code == 0
+    assert run("--profile", "keyed", "hi", drop_env=env).code == 0
+    headers = [request.headers.get("authorization") for request in server.requests]
+    assert headers == [None, "Bearer sk-profile-key-0000000000"] and KEY not in str(headers)
+
+
+def test_dry_run_shows_the_key_source_never_the_key(run, server, tmp_path):
+    from conftest import KEY
+
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY + "\n")
+    key_file.chmod(0o600)
+    r = run("--dry-run", "--api-key-file", str(key_file), "hi")
+    assert r.code == 0 and f"Bearer $(cat {key_file})" in r.out.decode() and KEY not in r.out.decode(), r
+    r = run("--dry-run", "--api-key-cmd", "pass show greenpt", "hi")
+    assert "Bearer $(pass show greenpt)" in r.out.decode(), r
+    r = run("--dry-run", *_elsewhere(server), "hi", drop_env=("GREENPT_BASE_URL",))
+    assert "Authorization" not in r.out.decode(), r

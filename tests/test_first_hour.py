@@ -117,7 +117,7 @@ def test_an_unknown_profile_is_78_naming_the_known_ones(run, server, profiles):
 
 # Nothing paid for is lost -----------------------------------------------------------------
 
-@pytest.mark.parametrize("args", [["-c", "/no/such/dir/chat.jsonl"], ["--tee", "/no/such/dir/log.jsonl"]])
+@pytest.mark.parametrize("args", [["--conversation", "/no/such/dir/chat.jsonl"], ["--tee", "/no/such/dir/log.jsonl"]])
 def test_files_the_run_writes_are_checked_before_anything_is_sent(run, server, args):
     r = run(*args, "hi")
     assert (r.code, r.out) == (74, b"") and server.requests == [] and "/no/such/dir" in r.err
@@ -147,7 +147,7 @@ def test_continue_keeps_a_default_conversation_and_new_starts_it_afresh(run, ser
     assert previous == ["first", "Hello", "second", "Hello"]
 
 
-@pytest.mark.parametrize("args", [["--new", "hi"], ["-c", "x.jsonl", "--continue", "hi"]])
+@pytest.mark.parametrize("args", [["--new", "hi"], ["--conversation", "x.jsonl", "--continue", "hi"]])
 def test_new_without_a_conversation_and_two_conversations_are_usage_errors(run, server, args):
     assert run(*args).code == 2 and server.requests == []
 

@@ -138,7 +138,7 @@ def run_plain(env: dict[str, str], args: list[str], stdin: bytes = b"") -> Resul
 
 
 @pytest.mark.parametrize("args, code", [
-    (["-c", "/dev/zero", "hi"], 65),
+    (["--conversation", "/dev/zero", "hi"], 65),
     (["--api-key-file", "/dev/zero", "hi"], 78),
     (["--messages", "/dev/zero", "hi"], 65),
 ])
@@ -154,7 +154,7 @@ def test_output_dev_full_with_resume_is_a_write_failure(run, server):
 
 
 @pytest.mark.parametrize("args, code", [
-    (["-c", "{fifo}", "hi"], 65),
+    (["--conversation", "{fifo}", "hi"], 65),
     (["--tee", "{fifo}", "hi"], 74),
     (["--api-key-file", "{fifo}", "hi"], 78),
     (["--messages", "{fifo}", "hi"], 65),
@@ -203,7 +203,7 @@ def test_deeply_nested_json_from_the_user_is_65(run, server, tmp_path):
     assert run("--messages", str(deep), "hi").code == 65
     assert run("--replay", str(deep)).code == 65
     deep.write_bytes(DEEP + b"\n")  # a whole line (a torn last one is skipped instead)
-    assert run("-c", str(deep), "hi").code == 65
+    assert run("--conversation", str(deep), "hi").code == 65
     assert server.requests == []
 
 
@@ -220,8 +220,8 @@ def test_lone_surrogates_from_the_user_are_65(run, server, tmp_path):
     messages.write_text(f'[{{"role": "user", "content": {surrogate}}}]')
     conversation = tmp_path / "c.jsonl"
     conversation.write_text(f'{{"role": "user", "content": {surrogate}}}\n')
-    for args in (["--messages", str(messages)], ["-c", str(conversation), "hi"], ["-o", f"user={surrogate}", "hi"],
-                 ["--dry-run", "--messages", str(messages)]):
+    for args in (["--messages", str(messages)], ["--conversation", str(conversation), "hi"],
+                 ["-o", f"user={surrogate}", "hi"], ["--dry-run", "--messages", str(messages)]):
         r = run(*args)
         assert r.code == 65 and "lone surrogate" in r.err and len(lines_of(r.err)) == 1, (args, r)
     r = run("--batch", stdin=f'{{"id": 1, "prompt": {surrogate}}}\n'.encode())
@@ -317,7 +317,7 @@ def test_a_locked_conversation_is_waited_for_a_bounded_time_before_sending(run, 
     chat.write_text('{"role": "user", "content": "earlier"}\n')
     with open(chat, "rb") as holder:
         fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
-        r = run("--file-wait", "0.3", "-c", str(chat), "hi")
+        r = run("--file-wait", "0.3", "--conversation", str(chat), "hi")
     assert r.code == 75 and "locked" in r.err and server.requests == []
 
 
@@ -332,7 +332,7 @@ def test_a_lock_taken_while_the_answer_streams_saves_the_exchange_elsewhere(run,
 
     server.reply = answer
     try:
-        r = run("--file-wait", "0.3", "-c", str(chat), "hi")
+        r = run("--file-wait", "0.3", "--conversation", str(chat), "hi")
     finally:
         holder.close()
     assert (r.code, r.out) == (75, b"paid for\n") and "saved to" in r.err
@@ -351,12 +351,12 @@ def test_a_key_command_that_leaves_a_child_holding_stdout(run, server):
 def test_a_torn_conversation_tail_is_tolerated_and_cut_off(run, server, tmp_path):
     chat = tmp_path / "chat.jsonl"
     chat.write_bytes(b'{"role": "user", "content": "earlier"}\n{"role": "assistant", "cont')
-    r = run("-c", str(chat), "hi")
+    r = run("--conversation", str(chat), "hi")
     assert (r.code, r.out) == (0, b"Hello\n") and "torn" in r.err
     assert server.requests[0].json["messages"][0]["content"] == "earlier"
     got = [json.loads(line) for line in chat.read_text().splitlines()]
     assert [m["content"] for m in got] == ["earlier", "hi", "Hello"]
-    assert run("-c", str(chat), "again").err == ""
+    assert run("--conversation", str(chat), "again").err == ""
 
 
 def test_an_append_that_fails_half_way_leaves_the_file_untouched(env, server, tmp_path):
@@ -368,8 +368,8 @@ def test_an_append_that_fails_half_way_leaves_the_file_untouched(env, server, tm
     def small_files() -> None:  # the append hits the file size limit half way
         resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) + 100, len(before) + 100))
 
-    proc = subprocess.run(GPT_PIPE + ["-c", str(chat), "hi"], capture_output=True, env=env, preexec_fn=small_files,
-                          timeout=PROCESS_TIMEOUT)
+    proc = subprocess.run(GPT_PIPE + ["--conversation", str(chat), "hi"], capture_output=True, env=env,
+                          preexec_fn=small_files, timeout=PROCESS_TIMEOUT)
     assert proc.returncode == 74 and proc.stdout == b"x" * 4000 + b"\n"
     assert b"unchanged" in proc.stderr and chat.read_bytes() == before
 
@@ -429,7 +429,7 @@ def test_a_key_echoed_json_escaped_or_split_is_scrubbed_everywhere(run, server, 
                           event(chunk(SLASH_KEY[half:] + " end")), event(chunk(finish="stop"))])
     key_env = {"GREENPT_API_KEY": SLASH_KEY}
     chat = tmp_path / "chat.jsonl"
-    for args in (["hi"], ["--full", "hi"], ["--json", "hi"], ["--jsonl", "hi"], ["-c", str(chat), "hi"],
+    for args in (["hi"], ["--full", "hi"], ["--json", "hi"], ["--jsonl", "hi"], ["--conversation", str(chat), "hi"],
                  ["--tee", str(tmp_path / "tee.jsonl"), "hi"]):
         r = run(*args, extra_env=key_env)
         assert r.code == 0 and SLASH_KEY.encode() not in r.out and escaped not in r.out, (args, r)

@@ -304,7 +304,7 @@ def test_new_with_a_prev_that_is_a_directory_is_refused_before_sending(run, serv
     chat = tmp_path / "chat.jsonl"
     chat.write_text('{"role": "user", "content": "before"}\n')
     (tmp_path / "chat.jsonl.prev").mkdir()
-    r = run("-c", str(chat), "--new", "hi")
+    r = run("--conversation", str(chat), "--new", "hi")
     assert r.code == 74 and "chat.jsonl.prev" in r.err and server.requests == []
 
 
@@ -317,13 +317,13 @@ def test_new_keeps_the_previous_conversation_under_a_random_temporary_name(run, 
 
     for pid in range(os.getpid(), os.getpid() + 2000):  # the names the old code would have used
         (tmp_path / f"chat.jsonl.prev.{pid}.tmp").symlink_to(victim)
-    r = run("-c", str(chat), "--new", "hi")
+    r = run("--conversation", str(chat), "--new", "hi")
     assert r.code == 0 and victim.read_text() == "untouched"
     assert (tmp_path / "chat.jsonl.prev").read_text() == '{"role": "user", "content": "before"}\n'
 
 
 def test_a_conversation_on_dev_null_is_not_an_error(run, server):
-    r = run("-c", "/dev/null", "hi")
+    r = run("--conversation", "/dev/null", "hi")
     assert (r.code, r.out) == (0, b"Hello\n"), r
 
 
@@ -425,7 +425,7 @@ def test_a_conversation_of_a_million_messages_is_refused_in_bounded_memory(serve
     """1.1 million small messages (31 MiB, under the 32 MiB cap) took 555 MiB as dicts."""
     conversation = tmp_path / "c.jsonl"
     conversation.write_bytes(b'{"role":"user","content":"x"}\n' * 1_100_000)
-    r, rss = measured(["-c", str(conversation), "hi"], env)
+    r, rss = measured(["--conversation", str(conversation), "hi"], env)
     assert r.code == 65 and "more than 500,000 JSON values" in r.err and "--new" in r.err, r
     assert server.requests == [] and rss < RSS_BOUND_MIB, rss
 

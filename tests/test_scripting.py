@@ -203,7 +203,7 @@ def echo(request):
 def test_conversation_sends_history_and_appends_the_exchange(run, server, tmp_path):
     server.reply = echo
     conv = tmp_path / "conv.jsonl"  # missing: a new conversation
-    assert run("-c", str(conv), "one").code == 0
+    assert run("--conversation", str(conv), "one").code == 0
     assert run("--conversation", str(conv), "-s", "Be brief", "two").out == b"answer to two\n"
     assert server.requests[1].json["messages"] == [
         {"role": "system", "content": "Be brief"}, {"role": "user", "content": "one"},
@@ -220,21 +220,21 @@ def test_a_failed_run_appends_nothing(run, server, tmp_path, reply):
     conv = tmp_path / "conv.jsonl"
     conv.write_text('{"role": "user", "content": "old"}\n')
     server.reply = reply
-    assert run("-c", str(conv), "new").code in (7, 65)
+    assert run("--conversation", str(conv), "new").code in (7, 65)
     assert conv.read_text() == '{"role": "user", "content": "old"}\n'
 
 
 def test_a_truncated_answer_still_completes_the_exchange(run, server, tmp_path):
     conv = tmp_path / "conv.jsonl"
     server.reply = Reply(sse_chunks(["cut"], finish="length"))
-    assert run("-c", str(conv), "q").code == 3
+    assert run("--conversation", str(conv), "q").code == 3
     assert len(conv.read_text().splitlines()) == 2
 
 
 def test_malformed_conversation_file_is_65(run, server, tmp_path):
     conv = tmp_path / "conv.jsonl"
     conv.write_text('{"role": "user", "content": "ok"}\n{broken\n')
-    r = run("-c", str(conv), "q")
+    r = run("--conversation", str(conv), "q")
     assert r.code == 65 and "line 2" in r.err and server.requests == []
 
 
@@ -254,7 +254,7 @@ def test_concurrent_appends_never_interleave(server, env, tmp_path):
 
     server.reply = together
     conv = tmp_path / "conv.jsonl"
-    procs = [subprocess.Popen([*GPT_PIPE, "-c", str(conv), "--no-stdin", f"q{i}"], env=env,
+    procs = [subprocess.Popen([*GPT_PIPE, "--conversation", str(conv), "--no-stdin", f"q{i}"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(n)]
     assert [p.wait(60) for p in procs] == [0] * n
     lines = [json.loads(line) for line in conv.read_text().splitlines()]
@@ -297,7 +297,7 @@ def test_conversation_composes_with_every_output_mode(run, server, tmp_path, mod
     server.reply = greenpt()
     conv = tmp_path / "conv.jsonl"
     mode = tuple(str(tmp_path / "log") if m == "LOG" else m for m in mode)
-    r = run(*mode, "-c", str(conv), "q")
+    r = run(*mode, "--conversation", str(conv), "q")
     assert r.code == 0 and r.out
     assert [json.loads(line) for line in conv.read_text().splitlines()] == [
         {"role": "user", "content": "q"}, {"role": "assistant", "content": "Hello! How"}]
