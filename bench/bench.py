@@ -264,7 +264,7 @@ def hostile_cases() -> dict[str, tuple]:
                                    ["--json", "hi"], None, 76),
         "200 MiB model list": (Reply([b'{"data":[{"id":"', *_endless(x, 200 * MiB)], content_type="application/json",
                                      framing="close"), ["--list-models"], None, 76),
-        "-c /dev/zero": (Reply(sse_chunks(["ok"])), ["-c", "/dev/zero", "hi"], None, 65),
+        "--conversation /dev/zero": (Reply(sse_chunks(["ok"])), ["--conversation", "/dev/zero", "hi"], None, 65),
         "302 whose body is a gzip bomb": (_redirect_bomb, ["hi"], None, 0),
         "400 MiB of tool-call arguments": (Reply(_tool_arguments(400 * 16), framing="close"), ["--json", "hi"],
                                            None, 76),
@@ -272,7 +272,7 @@ def hostile_cases() -> dict[str, tuple]:
         "2 MiB answer before an @ (--json)": (Reply([event(chunk("a" * 65536)) for _ in range(32)]
                                                     + [event(chunk("@")), *sse_chunks([])]), ["--json", "hi"], None, 0),
         "stdin /dev/zero": (Reply(sse_chunks(["ok"])), ["hi"], "/dev/zero", 65),
-        "-c file of 1.1 M messages (31 MiB)": (Reply(sse_chunks(["ok"])), ["-c", _file(
+        "conversation of 1.1 M messages (31 MiB)": (Reply(sse_chunks(["ok"])), ["--conversation", _file(
             "conversation.jsonl", b'{"role":"user","content":"x"}\n' * 1_100_000), "hi"], None, 65),
         "--schema answer of 2 M values (10 MiB)": (Reply(_values_answer(2_000_000)), [
             "--full", "--schema", '{"type": "array", "items": {"type": "string"}}', "hi"], None, 8),
