@@ -365,11 +365,14 @@ class TeeSink(Forward):
     lines say where a run and each attempt begin and how the run ended, so that a log
     appended to by many runs (cron) splits into them again (--replay; jq: .gpt_pipe)."""
 
-    def __init__(self, main: Sink, log: JsonlSink, model: str = "") -> None:
+    def __init__(self, main: Sink, log: JsonlSink, model: str = "", request: dict[str, Any] | None = None,
+                 secrets: Any = None) -> None:
         super().__init__(main)
         self._log = log
         self._run = os.urandom(4).hex()
         self._model = model
+        self._request = request  # what was asked, in the run marker: a log says what its answer answers
+        self._secrets = secrets  # keys.Secrets: a key the user put in the request is scrubbed too
 
     def _mark(self, event: str, **fields: Any) -> None:
         import time
@@ -377,7 +380,14 @@ class TeeSink(Forward):
         line = {"gpt_pipe": {"event": event, "run": self._run, **fields}}
         if event == "run":
             line["gpt_pipe"]["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        self._log.own(json.dumps(line, ensure_ascii=False).encode("utf-8", "replace"))
+            if self._request is not None:
+                line["gpt_pipe"]["request"] = self._request
+        text = json.dumps(line, ensure_ascii=False)
+        if self._secrets is not None:
+            data = self._secrets.scrub_json_line(self._secrets.scrub(text).encode("utf-8", "replace"))
+        else:
+            data = text.encode("utf-8", "replace")
+        self._log.own(data)
         self._log.flush()
 
     def attempt(self, number: int, after: str) -> None:

@@ -82,7 +82,7 @@ def single_run(settings: Settings, client: Client, body: dict[str, Any], out: Bi
         if settings.new:  # what the file held goes to FILE.prev, made beside it
             check_writable(path + ".prev", f"conversation file {path}.prev")
     info = RunInfo(settings.model, limit=settings.max_answer)
-    sink, kept = make_sink(settings, out, info, log)
+    sink, kept = make_sink(settings, out, info, log, body)
     start_streaming()
     log.start_waiting()
     try:
@@ -101,6 +101,8 @@ def single_run(settings: Settings, client: Client, body: dict[str, Any], out: Bi
         from gpt_pipe.conversation import append_conversation
 
         exchange = [settings.user_message] if settings.user_message else []
+        if settings.saved_system is not None:
+            exchange.insert(0, settings.saved_system)
         append_conversation(settings.conversation,
                             [*exchange, {"role": "assistant", "content": kept.text.text()}], log.warn,
                             settings.file_wait, fresh=settings.new, private=_private(settings))
@@ -111,6 +113,21 @@ def single_run(settings: Settings, client: Client, body: dict[str, Any], out: Bi
         log.error(usage_line(info.decoder.usage, info.decoder.impact, first, (info.ended or 0) - info.started,
                              info.credits))
     return code
+
+
+def _keep_system(settings: Settings, conversation: list[dict[str, Any]], log: Log) -> list[dict[str, Any]]:
+    """The conversation's messages without its system message, which goes first in the
+    request as -s does: -s is kept in the conversation (saved with the exchange), so a later
+    turn without -s still has it, and a new -s replaces it (with a note)."""
+    systems = [m for m in conversation if m.get("role") == "system"]
+    stored = systems[-1].get("content") if systems else None
+    if settings.system is None:
+        settings.system = stored if isinstance(stored, str) else None
+    elif settings.system != stored:
+        settings.saved_system = {"role": "system", "content": settings.system}
+        if stored is not None:
+            log.note("-s replaces the conversation's system message (from now on)")
+    return [m for m in conversation if m.get("role") != "system"]
 
 
 def _private(settings: Settings) -> bool:
@@ -147,11 +164,14 @@ def build_request(settings: Settings, log: Log) -> dict[str, Any]:
             path = settings.messages
             data = read_capped(path, f"messages file {path}", MAX_INPUT, ExitCode.DATAERR, settings.file_wait)
         history = load_messages(data, settings.messages)
-    if settings.conversation is not None and not settings.new:
-        from gpt_pipe.conversation import read_conversation
+    if settings.conversation is not None:
+        conversation: list[dict[str, Any]] = []
+        if not settings.new:
+            from gpt_pipe.conversation import read_conversation
 
-        history = read_conversation(settings.conversation, log.warn, settings.file_wait,
-                                    private=_private(settings)) + history
+            conversation = read_conversation(settings.conversation, log.warn, settings.file_wait,
+                                             private=_private(settings))
+        history = _keep_system(settings, conversation, log) + history
     stdin_bytes = None if stdin_used else read_stdin()
     if stdin_bytes is None and not settings.prompt and settings.messages is None and not stdin_used:
         raise GptPipeError("no prompt: give PROMPT words or pipe text into stdin", ExitCode.USAGE)
@@ -169,7 +189,8 @@ def build_request(settings: Settings, log: Log) -> dict[str, Any]:
     return body
 
 
-def make_sink(settings: Settings, out: BinaryIO, info: RunInfo, log: Log) -> tuple[Sink, KeepText | None]:
+def make_sink(settings: Settings, out: BinaryIO, info: RunInfo, log: Log,
+              request: dict[str, Any] | None = None) -> tuple[Sink, KeepText | None]:
     """The output mode's sink, teed to the --tee file, keeping the text for -c, with the key
     scrubbed in front of it all; and the KeepText (or None) that holds the text for -c."""
     from gpt_pipe.output import FullSink, JsonlSink, JsonSink, KeepText, TextSink
@@ -193,7 +214,9 @@ def make_sink(settings: Settings, out: BinaryIO, info: RunInfo, log: Log) -> tup
 
         path = settings.tee
         fd = open_append(path, f"--tee file {path}", settings.file_wait)
-        sink = TeeSink(sink, JsonlSink(os.fdopen(fd, "wb"), name=path), settings.model)  # open for the whole run
+        fd = _one_offset_with_stdout(fd)
+        sink = TeeSink(sink, JsonlSink(os.fdopen(fd, "wb"), name=path), settings.model, request,  # open for the run
+                       log.secrets)
     kept = None
     if settings.conversation is not None:
         sink = kept = KeepText(sink, settings.max_answer)
@@ -205,6 +228,20 @@ def make_sink(settings: Settings, out: BinaryIO, info: RunInfo, log: Log) -> tup
     if settings.show_reasoning or settings.mode == "json":
         info.on_reasoning = sink.reasoning
     return sink, kept
+
+
+def _one_offset_with_stdout(fd: int) -> int:
+    """``fd``, or stdout's own file description when both name the same file (--tee
+    /dev/stdout > FILE): two descriptions keep two offsets, and the answer would overwrite
+    the log's first lines."""
+    try:
+        mine, out = os.fstat(fd), os.fstat(1)
+    except OSError:
+        return fd
+    if (mine.st_dev, mine.st_ino) != (out.st_dev, out.st_ino):
+        return fd
+    os.close(fd)
+    return os.dup(1)
 
 
 def replay_log(settings: Settings, log: Log) -> int:

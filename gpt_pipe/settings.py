@@ -67,4 +67,5 @@ class Settings:
         self.mode = "full" if opts["full"] else "jsonl" if opts["jsonl"] else "json" if opts["json_"] else "text"
         self.newline: bool = not opts["no_newline"]
         self.user_message: dict[str, Any] | None = None  # the new prompt, for --conversation
+        self.saved_system: dict[str, Any] | None = None  # a new -s, saved with the exchange
         self.schema_value: dict[str, Any] | None = None  # --schema, once read and checked

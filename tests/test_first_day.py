@@ -163,3 +163,54 @@ def test_dry_run_shows_the_key_source_never_the_key(run, server, tmp_path):
     assert "Bearer $(pass show greenpt)" in r.out.decode(), r
     r = run("--dry-run", *_elsewhere(server), "hi", drop_env=("GREENPT_BASE_URL",))
     assert "Authorization" not in r.out.decode(), r
+
+
+def test_an_output_that_fails_when_written_stops_the_batch_at_once(run, server):
+    lines = b"".join(b'{"prompt": "x%d"}\n' % i for i in range(20))
+    r = run("--batch", "-P", "2", "--output", "/dev/full", stdin=lines)
+    assert r.code == 74 and "No space left" in r.err and len(server.requests) <= 2, (len(server.requests), r.err)
+
+
+def test_tee_to_stdout_redirected_to_a_file_overwrites_nothing(server, env, tmp_path):
+    import json
+    import subprocess
+
+    from conftest import GPT_PIPE
+
+    out = tmp_path / "out.txt"
+    with out.open("wb") as f:  # as the shell's `> out.txt`: no O_APPEND, its own offset
+        code = subprocess.run([*GPT_PIPE, "--tee", "/dev/stdout", "hi"], stdout=f, env=env, timeout=60).returncode
+    lines = out.read_bytes().splitlines()
+    assert code == 0 and lines.count(b"Hello") == 1, lines
+    logged = [json.loads(line) for line in lines if line != b"Hello"]  # every other line whole
+    assert any("gpt_pipe" in entry for entry in logged) and len(logged) >= 3, logged
+
+
+def test_a_tee_log_says_what_was_asked_never_the_key(run, server, tmp_path):
+    import json
+
+    from conftest import KEY
+
+    log = tmp_path / "log.jsonl"
+    r = run("--tee", str(log), "-s", "Be brief", "--temperature", "0.3", "say", KEY)
+    markers = [json.loads(line)["gpt_pipe"] for line in log.read_text().splitlines() if '"gpt_pipe"' in line]
+    request = markers[0]["request"]
+    assert r.code == 0 and markers[0]["event"] == "run" and request["temperature"] == 0.3
+    assert [m["role"] for m in request["messages"]] == ["system", "user"]
+    assert request["messages"][1]["content"].startswith("say sk-") and KEY not in log.read_text()
+
+
+def test_the_system_message_stays_with_the_conversation(run, server, tmp_path):
+    import json
+
+    chat = tmp_path / "chat.jsonl"
+    assert run("--conversation", str(chat), "-s", "Be a pirate", "one").code == 0
+    assert run("--conversation", str(chat), "two").code == 0
+    r = run("--conversation", str(chat), "-s", "Be brief", "three")
+    sent = [[(m["role"], m["content"]) for m in request.json["messages"]] for request in server.requests]
+    assert sent[0] == [("system", "Be a pirate"), ("user", "one")]
+    assert sent[1] == [("system", "Be a pirate"), ("user", "one"), ("assistant", "Hello"), ("user", "two")]
+    assert sent[2][0] == ("system", "Be brief") and [role for role, _ in sent[2]].count("system") == 1
+    assert r.code == 0 and "replaces the conversation's system message" in r.err
+    roles = [json.loads(line)["role"] for line in chat.read_text().splitlines()]
+    assert roles == ["system", "user", "assistant", "user", "assistant", "system", "user", "assistant"]

@@ -208,8 +208,9 @@ def test_conversation_sends_history_and_appends_the_exchange(run, server, tmp_pa
     assert server.requests[1].json["messages"] == [
         {"role": "system", "content": "Be brief"}, {"role": "user", "content": "one"},
         {"role": "assistant", "content": "answer to one"}, {"role": "user", "content": "two"}]
-    assert [json.loads(line) for line in conv.read_text().splitlines()] == [
+    assert [json.loads(line) for line in conv.read_text().splitlines()] == [  # -s stays with it
         {"role": "user", "content": "one"}, {"role": "assistant", "content": "answer to one"},
+        {"role": "system", "content": "Be brief"},
         {"role": "user", "content": "two"}, {"role": "assistant", "content": "answer to two"}]
     assert oct(conv.stat().st_mode & 0o777) == "0o600"
 
