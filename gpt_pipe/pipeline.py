@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 # they follow at once: a server that stalls after the answer must not hold the pipeline.
 AFTER_FINISH_TIMEOUT = 2.0
 
+# An answer cut after it began (nothing shown yet: --full, --json, --batch) is asked for
+# again this many times at most: the server answered, so each attempt is paid for.
+MAX_CUT_RETRIES = 1
+
 # At most this much input's output is held back while more input is waiting: the
 # write per burst is what saves time; holding more only costs memory.
 HOLD_BYTES = 65536
@@ -173,6 +177,7 @@ def _attempts(
     attempt = 0
     invalid = 0
     refused = 0
+    cut = 0  # answers cut after they began: each was paid for, so one is sent again at most
     after = ""
     pace = client.pace
     while True:
@@ -198,7 +203,8 @@ def _attempts(
                 after = error.brief
                 sink.reset()
                 continue
-            if not error.retryable or sink.written or attempt >= policy.retries:
+            paid = error.code == ExitCode.INCOMPLETE  # the server answered: that request is paid for
+            if not error.retryable or sink.written or attempt >= policy.retries or (paid and cut >= MAX_CUT_RETRIES):
                 if attempt:
                     error.message += f" (after {attempt} {'retry' if attempt == 1 else 'retries'})"
                 raise
@@ -213,7 +219,9 @@ def _attempts(
             if left is not None and delay >= left:
                 raise MaxTimeReached from None  # the wait alone would pass --max-time
             attempt += 1
-            log.note(f"{info.label}{error.brief}, retrying in {delay:.1f} s ({attempt}/{policy.retries})")
+            cut += paid
+            again = "; asking again is a new paid request" if paid else ""
+            log.note(f"{info.label}{error.brief}, retrying in {delay:.1f} s ({attempt}/{policy.retries}){again}")
             after = error.brief
             sink.reset()
             if policy.shared:

@@ -214,3 +214,12 @@ def test_the_system_message_stays_with_the_conversation(run, server, tmp_path):
     assert r.code == 0 and "replaces the conversation's system message" in r.err
     roles = [json.loads(line)["role"] for line in chat.read_text().splitlines()]
     assert roles == ["system", "user", "assistant", "user", "assistant", "system", "user", "assistant"]
+
+
+def test_a_cut_answer_is_asked_for_again_once_and_says_it_is_paid(run, server):
+    from server import Cut, Reply, chunk, event
+
+    server.reply = Reply([event(chunk("half an ans", role="assistant")), Cut()])
+    r = run("--full", "--retries", "3", "hi")
+    assert r.code == 7 and len(server.requests) == 2, (len(server.requests), r.err)
+    assert "new paid request" in r.err
