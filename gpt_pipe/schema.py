@@ -26,6 +26,8 @@ TYPES: dict[str, dict[str, Any]] = {
     "array": {"type": "array", "items": {"type": "string"}},
     "object": {"type": "object"},
 }
+# llm's names (and Python's) for the same types.
+ALIASES = {"str": "string", "int": "integer", "float": "number", "dict": "object", "list": "array"}
 
 PROMPT = "Answer with one JSON value and nothing else (no prose, no code fence), valid against this JSON Schema:\n"
 
@@ -40,45 +42,55 @@ def load(spec: str, read_file: Any) -> dict[str, Any]:
     """The JSON Schema that --schema SPEC names; exit 65 for one that is not a schema."""
     text = spec.strip()
     where = "--schema"
+    code = ExitCode.USAGE  # a bad value on the command line, as click says of the others
     if text.startswith("@"):
         where = f"--schema file {text[1:]}"
         text = read_file(text[1:]).strip()
+        code = ExitCode.DATAERR  # a bad file
     if text.startswith("{"):
         from gpt_pipe.safejson import loads
 
         try:
             schema = loads(text)
         except ValueError as exc:
-            raise GptPipeError(f"{where} is not valid JSON: {exc}", ExitCode.DATAERR) from None
+            raise GptPipeError(f"{where} is not valid JSON: {exc}", code) from None
     else:
-        schema = concise(text)
+        schema = concise(text, where, code)
     if not isinstance(schema, dict):
-        raise GptPipeError(f"{where} must be a JSON object (a JSON Schema)", ExitCode.DATAERR)
+        raise GptPipeError(f"{where} must be a JSON object (a JSON Schema)", code)
     from jsonschema import Draft202012Validator, SchemaError
 
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
-        raise GptPipeError(f"{where} is not a valid JSON Schema: {exc.message[:200]}", ExitCode.DATAERR) from None
+        raise GptPipeError(f"{where} is not a valid JSON Schema: {exc.message[:200]}", code) from None
     except RecursionError:
-        raise GptPipeError(f"{where} is nested too deeply", ExitCode.DATAERR) from None
+        raise GptPipeError(f"{where} is nested too deeply", code) from None
     return schema
 
 
-def concise(spec: str) -> dict[str, Any]:
-    """'invoice, total number, paid bool, items array' as a closed object of required fields."""
+def concise(spec: str, where: str = "--schema", code: int = ExitCode.USAGE) -> dict[str, Any]:
+    """'invoice, total number, paid bool, items array' as a closed object of required fields;
+    llm's form too: 'age int, bio: a short bio' (str, int, float; a description after a colon)."""
     properties: dict[str, Any] = {}
     for field in spec.split(","):
-        words = field.split()
+        head, colon, description = field.partition(":")
+        words = head.split()
         if not words:
+            if colon:
+                raise GptPipeError(f"{where}: {field.strip()!r} has no field name before its ':'", code)
             continue
-        if len(words) > 2 or (len(words) == 2 and words[1].lower() not in TYPES):
-            kinds = ", ".join(TYPES)
-            raise GptPipeError(f"--schema: {field.strip()!r} is not NAME or NAME TYPE (types: {kinds})",
-                               ExitCode.DATAERR)
-        properties[words[0]] = dict(TYPES[words[1].lower() if len(words) == 2 else "string"])
+        kind = words[1].lower() if len(words) == 2 else "string"
+        kind = ALIASES.get(kind, kind)
+        if len(words) > 2 or kind not in TYPES:
+            kinds = ", ".join([*TYPES, *ALIASES])
+            raise GptPipeError(f"{where}: {head.strip()!r} is not NAME or NAME TYPE (types: {kinds}; a description "
+                               "follows a colon: 'bio: a short bio')", code)
+        properties[words[0]] = dict(TYPES[kind])
+        if description.strip():
+            properties[words[0]]["description"] = description.strip()
     if not properties:
-        raise GptPipeError("--schema names no field", ExitCode.DATAERR)
+        raise GptPipeError(f"{where} names no field", code)
     return {"type": "object", "properties": properties, "required": list(properties),
             "additionalProperties": False}
 
