@@ -74,7 +74,14 @@ def load_messages(data: bytes, name: str) -> list[dict[str, Any]]:
     try:
         messages = loads(text)
     except ValueError as exc:
-        raise GptPipeError(f"{what} is not valid JSON: {exc}", ExitCode.DATAERR) from None
+        hint = ""
+        first = text.lstrip()[:4096].split("\n", 1)[0]
+        try:
+            if isinstance(loads(first), dict) and "\n" in text.strip():
+                hint = f"; it looks like JSON Lines, a message per line: a conversation, --conversation {name}"
+        except ValueError:
+            pass
+        raise GptPipeError(f"{what} is not valid JSON: {exc}{hint}", ExitCode.DATAERR) from None
     if not isinstance(messages, list):
         raise GptPipeError(f"{what} must hold a JSON array of messages", ExitCode.DATAERR)
     return check_messages(messages, what)

@@ -179,11 +179,13 @@ class TextBuffer:
 class FullSink(Sink):
     """--full: nothing until the answer has completed, then all of it; nothing on failure."""
 
-    def __init__(self, out: BinaryIO, newline: bool = True, safe: bool = False, limit: int = MAX_ANSWER) -> None:
+    def __init__(self, out: BinaryIO, newline: bool = True, safe: bool = False, limit: int = MAX_ANSWER,
+                 extract: bool = False) -> None:
         super().__init__(out)
         self._newline = newline
         self._safe = safe
         self._text = TextBuffer(limit)
+        self._extract = extract  # -x: the first fenced code block only
 
     def chunk(self, raw: bytes, text: str) -> None:
         if text:
@@ -197,7 +199,11 @@ class FullSink(Sink):
         # Block by block, so the text is never copied whole (joined, then encoded).
         blocks = self._text.blocks()
         self.reset()
-        if not blocks:
+        if self._extract:
+            from gpt_pipe.extract import first_code_block
+
+            blocks = [first_code_block("".join(blocks))]
+        if not blocks or not blocks[-1]:
             return
         ending = (b"\n",) if self._newline and not blocks[-1].endswith("\n") else ()
         if self._safe:

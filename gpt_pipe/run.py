@@ -201,7 +201,7 @@ def make_sink(settings: Settings, out: BinaryIO, info: RunInfo, log: Log,
     if settings.mode == "json":
         sink = JsonSink(out, info, log.scrub, safe, settings.max_answer)
     elif settings.mode == "full":
-        sink = FullSink(out, settings.newline, safe, settings.max_answer)
+        sink = FullSink(out, settings.newline, safe, settings.max_answer, settings.extract)
     elif settings.mode == "jsonl":
         sink = JsonlSink(out, safe=safe)
     else:

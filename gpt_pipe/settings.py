@@ -22,6 +22,7 @@ class Settings:
     messages: str | None
     conversation: str | None
     no_stdin: bool
+    extract: bool
     list_models: bool
     connect_timeout: float
     idle_timeout: float
@@ -64,7 +65,8 @@ class Settings:
             if option is not None and option.kind in ("path", "optional"):
                 setattr(self, dest, expand(value))
         self.levels = levels  # where the base URL and the key source were given (keys.key_source)
-        self.mode = "full" if opts["full"] else "jsonl" if opts["jsonl"] else "json" if opts["json_"] else "text"
+        self.mode = "full" if opts["full"] or opts["extract"] else "jsonl" if opts["jsonl"] else \
+            "json" if opts["json_"] else "text"
         self.newline: bool = not opts["no_newline"]
         self.user_message: dict[str, Any] | None = None  # the new prompt, for --conversation
         self.saved_system: dict[str, Any] | None = None  # a new -s, saved with the exchange

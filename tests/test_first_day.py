@@ -223,3 +223,31 @@ def test_a_cut_answer_is_asked_for_again_once_and_says_it_is_paid(run, server):
     r = run("--full", "--retries", "3", "hi")
     assert r.code == 7 and len(server.requests) == 2, (len(server.requests), r.err)
     assert "new paid request" in r.err
+
+
+def test_messages_given_a_conversation_file_says_which_option_reads_it(run, server, tmp_path):
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text('{"role": "user", "content": "one"}\n{"role": "assistant", "content": "two"}\n')
+    r = run("--messages", str(chat), "hi")
+    assert r.code == 65 and f"--conversation {chat}" in r.err and server.requests == [], r
+
+
+def test_extract_writes_the_first_code_block_only(run, server):
+    from server import Reply, sse_chunks
+
+    answer = "Here is your message:\n\n```text\nFix the parser\n\nIt dropped a line.\n```\n\nAnything else?"
+    server.reply = Reply(sse_chunks([answer[i:i + 7] for i in range(0, len(answer), 7)]))
+    r = run("-x", "commit message")
+    assert (r.code, r.out) == (0, b"Fix the parser\n\nIt dropped a line.\n"), r
+    server.reply = Reply(sse_chunks(["no fence here"]))
+    assert run("--extract", "hi").out == b"no fence here\n"
+
+
+def test_first_code_block_rules():
+    from gpt_pipe.extract import first_code_block
+
+    assert first_code_block("a\n~~~~\nx\n```\ny\n~~~~\nb") == "x\n```\ny\n"  # a ``` inside ~~~~ is text
+    assert first_code_block("```py\nprint(1)") == "print(1)\n"  # no closing fence: to the end
+    indented = "    ```\nindented code, not a fence\n    ```"
+    assert first_code_block(indented) == indented
+    assert first_code_block("``` a`b\nnot a fence") == "``` a`b\nnot a fence"
