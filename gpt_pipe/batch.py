@@ -21,6 +21,7 @@ from typing import Any
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
 from gpt_pipe.log import Log
+from gpt_pipe.process import Interrupted
 from gpt_pipe.results import Output, done_ids, id_key, result_id
 from gpt_pipe.settings import Settings
 from gpt_pipe.terminal import is_terminal
@@ -69,6 +70,7 @@ class Batch:
         self.started = time.monotonic()
         self._lock = threading.Lock()
         self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._started: dict[int, Any] = {}  # line number -> id, once its request is on its way
 
     def one(self, number: int, held: list[bytes | None]) -> dict[str, Any]:
         """The result for one input line (``held``: the line, taken out so that its bytes are
@@ -96,6 +98,7 @@ class Batch:
                                        ExitCode.DATAERR) from None
             if not isinstance(line, dict):
                 raise GptPipeError("the line is not a JSON object", ExitCode.DATAERR)
+            self._started[number] = result_id(line, number)  # sent: an interruption gives it a result
             result = self.run_one(self.plan.for_line(line), f"line {number}: ")
         except GptPipeError as error:
             result = {"content": None, "finish_reason": None, "exit": int(error.code), "usage": None,
@@ -153,6 +156,9 @@ class Batch:
                 while order and order[0] in pending:
                     self._emit(pending.pop(order.popleft()))
                 self._show_progress()
+        except Interrupted as stop:
+            self._interrupted(stop, pending, running)
+            raise
         finally:
             # Interrupted or failed: what was written stays, what is in flight is dropped
             # (--resume sends it again); nothing waits for a request to finish.
@@ -160,6 +166,23 @@ class Batch:
         if self.progress:
             self.log.status("")
         return self._exit_code()
+
+    def _interrupted(self, stop: Interrupted, pending: dict[int, dict[str, Any]], running: dict[Future, int]) -> None:
+        """Ctrl-C or SIGTERM: the finished results still waiting for their turn are written,
+        and each line whose request was on its way gets a result saying it was interrupted
+        (--resume sends it again); all in input order, as --keep-order has them."""
+        if self.progress:
+            self.log.status("")
+        unwritten = dict(pending)
+        for future, number in running.items():
+            if future.done() and not future.cancelled():
+                unwritten[number] = future.result()  # finished, not yet seen by the loop
+            elif number in self._started:
+                unwritten[number] = {"id": self._started[number], "content": None, "finish_reason": None,
+                                     "exit": int(stop.code), "usage": None, "impact": None,
+                                     "error": f"{stop}: the line was sent, its answer not received"}
+        for number in sorted(unwritten):
+            self._emit(unwritten[number])
 
     def _next_finished(self, events: queue.SimpleQueue[Any]) -> list[Future]:
         """The lines finished by now (none after the progress line's half second); a job a
@@ -251,7 +274,8 @@ class Batch:
         self.log.status("batch: " + ", ".join(parts))
 
     def summary(self) -> str:
-        parts = [f"{self.done()} lines"]
+        done = self.done()
+        parts = [f"{done} line{'' if done == 1 else 's'}"]
         names = {0: "ok", 3: "length", 4: "content_filter", 5: "tool_calls", 6: "other finish"}
         for code in sorted(self.counts):
             parts.append(f"{self.counts[code]} {names.get(code, f'exit {code}')}")
@@ -304,7 +328,11 @@ def run_batch(settings: Settings, plan: RequestPlan, key: str, log: Log) -> int:
         sink = Scrub(kept, log.secrets)
         code = run_with_retries(local.client, body, sink, log, policy, MaxTime(settings.max_time, alarm=False), info)
         decoder = info.decoder
-        result = {"content": kept.text.text(), "finish_reason": decoder.finish_reason if decoder else None,
+        text = kept.text.text()
+        calls = decoder is not None and bool(decoder.tool_calls)
+        # As --json has it: an answer of tool calls only has no content (null, not "").
+        result = {"content": None if calls and not text else text,
+                  "finish_reason": decoder.finish_reason if decoder else None,
                   "exit": int(code), "usage": decoder.usage if decoder else None,
                   "impact": decoder.impact if decoder else None, "error": None}
         if decoder is not None and decoder.tool_calls:
@@ -331,16 +359,27 @@ def run_batch(settings: Settings, plan: RequestPlan, key: str, log: Log) -> int:
     if checker is not None:
         checker.in_main_thread = batch.in_main_thread
     start_streaming()
-    code = batch.run(read_lines(stream))
+    try:
+        code = batch.run(read_lines(stream))
+    except Interrupted:
+        log.error(batch.summary())
+        log.error("interrupted: " + _resume_hint(settings, "once you want the rest"))
+        raise
     log.error(batch.summary())
     if batch.refused:
-        again = "gpt-pipe " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
-        if settings.output and not settings.resume:
-            again += " --resume"
-        log.error("the server refused the key, so no further line was sent; once the key is right, "
-                  + (f"send the rest with: {again}" if settings.output else "run the batch again with --output FILE "
-                     "--resume to send only what is left"))
+        log.error("the server refused the key, so no further line was sent; " + _resume_hint(settings,
+                                                                                              "once the key is right"))
     return code
+
+
+def _resume_hint(settings: Settings, when: str) -> str:
+    """How to send the lines that have no final result yet."""
+    if not settings.output:
+        return f"{when}, run the batch again with --output FILE --resume to send only what is left"
+    again = "gpt-pipe " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
+    if not settings.resume:
+        again += " --resume"
+    return f"{when}, send the rest with: {again}"
 
 
 def _count_lines(path: str | None) -> int | None:

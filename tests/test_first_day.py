@@ -251,3 +251,34 @@ def test_first_code_block_rules():
     indented = "    ```\nindented code, not a fence\n    ```"
     assert first_code_block(indented) == indented
     assert first_code_block("``` a`b\nnot a fence") == "``` a`b\nnot a fence"
+
+
+def test_ctrl_c_in_a_batch_writes_the_lines_in_flight_a_summary_and_the_resume_command(start, server, tmp_path):
+    import json
+    import signal
+    import time
+
+    from server import Gate, Reply, sse_chunks
+
+    gate = Gate()
+
+    def answer(request):
+        if request.json["messages"][-1]["content"] == "first":
+            return Reply(sse_chunks(["done"]))
+        return Reply([gate, *sse_chunks(["late"])])
+
+    server.reply = answer
+    out = tmp_path / "out.jsonl"
+    lines = b"".join(b'{"id": "%s", "prompt": "%s"}\n' % (name, name) for name in (b"first", b"second", b"third"))
+    reader = start("--batch", "-P", "3", "--keep-order", "--output", str(out), stdin=lines)
+    deadline = time.monotonic() + 30
+    while len(server.requests) < 3:  # every line's request has reached the server
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    reader.proc.send_signal(signal.SIGINT)
+    result = reader.finish()
+    gate.open()
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    assert result.code == 130 and [r["id"] for r in results] == ["first", "second", "third"], (result, results)
+    assert [r["exit"] for r in results] == [0, 130, 130] and "interrupted" in results[1]["error"]
+    assert "3 lines" in result.err and f"--output {out} --resume" in result.err, result.err
