@@ -15,7 +15,7 @@ from gpt_pipe import __version__
 from gpt_pipe.argv import profile
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
 from gpt_pipe.log import Log
-from gpt_pipe.options import BY_DEST, OPTIONS, Option, check, exclusive
+from gpt_pipe.options import BY_DEST, OPTIONS, Option, check
 from gpt_pipe.process import Interrupted, catch_signals, die_of_sigpipe
 from gpt_pipe.settings import Settings
 from gpt_pipe.urls import api_base
@@ -130,9 +130,8 @@ def command(ctx: click.Context, **opts: Any) -> Settings:
     check(opts, named, opts["prompt"])
     layers = ctx.obj
     config_levels = layers.level if layers is not None else {}
-    # Where the base URL and the key source were given: keys follow their host (keys.key_source).
-    levels = {dest: "line" if dest in named else config_levels.get(dest, "default")
-              for dest in ("base_url", *exclusive()["key"])}
+    # Where each setting was given: keys follow their host (keys.key_source); --debug says it.
+    levels = {dest: "line" if dest in named else config_levels.get(dest, "default") for dest in opts}
     opts["base_url"] = api_base(opts["base_url"])
     return Settings(opts, levels)
 

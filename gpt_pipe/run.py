@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 def run(settings: Settings, log: Log) -> int:
     """The run that ``settings`` asks for; returns its exit code, raises GptPipeError."""
     log.secrets.hide(url_password(settings.base_url))
+    if settings.debug:
+        _debug_sources(settings, log)
     if settings.replay is not None:
         return replay_log(settings, log)
     if settings.batch is not None:
@@ -50,6 +52,35 @@ def run(settings: Settings, log: Log) -> int:
         return list_models(client, out, settings, log)
     assert body is not None
     return single_run(settings, client, body, out, log)
+
+
+def _debug_sources(settings: Settings, log: Log) -> None:
+    """--debug: where the config came from, and where the model, base URL and key did."""
+    from gpt_pipe.options import BY_DEST
+    from gpt_pipe.paths import config_path
+
+    path = config_path()
+    log.debug(f"config file: {path}" + ("" if os.path.exists(path) else " (none)")
+              + (f", profile {settings.profile}" if settings.profile else ""))
+
+    def where(dest: str) -> str:
+        level = settings.levels.get(dest, "default")
+        return {"line": "the command line", "profile": f"profile {settings.profile}", "file": "the config file",
+                "env": f"env {BY_DEST[dest].env}", "default": "the default"}[level]
+
+    log.debug(f"model: {settings.model} (from {where('model')})")
+    log.debug(f"base URL: {redact_url(settings.base_url)} (from {where('base_url')})")
+    try:
+        source = key_source(vars(settings), lambda dest: settings.levels.get(dest, "default"))
+    except GptPipeError:
+        source = None
+    if source is None:
+        log.debug("key: none (a server other than GreenPT's, given no key source)")
+    else:
+        kind, name = source
+        dest = {"env": "api_key_env", "file": "api_key_file", "cmd": "api_key_cmd"}[kind]
+        shown = {"env": f"env {name}", "file": f"file {name}", "cmd": f"command {name!r}"}[kind]
+        log.debug(f"key: from {shown}" + ("" if name == KEY_VARIABLE else f" (set by {where(dest)})"))
 
 
 def stdout() -> BinaryIO:

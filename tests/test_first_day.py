@@ -282,3 +282,33 @@ def test_ctrl_c_in_a_batch_writes_the_lines_in_flight_a_summary_and_the_resume_c
     assert result.code == 130 and [r["id"] for r in results] == ["first", "second", "third"], (result, results)
     assert [r["exit"] for r in results] == [0, 130, 130] and "interrupted" in results[1]["error"]
     assert "3 lines" in result.err and f"--output {out} --resume" in result.err, result.err
+
+
+def test_a_batch_of_tool_calls_has_null_content_and_says_1_line(run, server):
+    import json
+
+    from server import Reply, event, sse_chunks
+
+    call = {"index": 0, "id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    server.reply = Reply([event({"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [call]}}]}),
+                          *sse_chunks([], "tool_calls")])
+    r = run("--batch", stdin=b'{"prompt": "hi"}\n')
+    result = json.loads(r.out)
+    assert result["content"] is None and result["tool_calls"][0]["function"]["name"] == "f", result
+    assert "batch: 1 line," in r.err, r.err
+
+
+def test_debug_says_where_each_setting_came_from(run, server, home, tmp_path):
+    from conftest import KEY
+
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY + "\n")
+    key_file.chmod(0o600)
+    path = home / ".config" / "gpt-pipe"
+    path.mkdir(parents=True)
+    (path / "config.toml").write_text(f'model = "from-file"\n[profile.p]\napi_key_file = "{key_file}"\n')
+    r = run("--debug", "--profile", "p", "hi")
+    assert r.code == 0 and f"config file: {path / 'config.toml'}, profile p" in r.err, r.err
+    assert "model: from-file (from the config file)" in r.err
+    assert "base URL:" in r.err and "(from env GREENPT_BASE_URL)" in r.err
+    assert f"key: from file {key_file} (set by profile p)" in r.err and KEY not in r.err
