@@ -84,6 +84,9 @@ def _load(profile: str | None) -> Layers:
         if not isinstance(chosen, dict):
             known = sorted(profiles)
             shown = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+            if not os.path.exists(path):
+                raise GptPipeError(f"no profile {profile[:100]!r}: there is no config file {path} (a profile is a "
+                                   "[profile.NAME] table there)", ExitCode.CONFIG)
             raise GptPipeError(f"{name}: no profile {profile[:100]!r} (profiles: {shown or 'none'})", ExitCode.CONFIG)
         settings = _checked(chosen, f"{name} [profile.{profile}]", layers.warnings)
         _merge(merged, settings)

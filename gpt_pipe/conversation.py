@@ -104,10 +104,21 @@ def append_conversation(path: str, messages: list[dict[str, Any]], warn: Callabl
 
 
 def _keep_previous(fd: int, size: int, path: str) -> None:
-    """--new: the conversation so far goes to FILE.prev (whole, or not at all), then FILE empties."""
+    """--new: the conversation so far goes to FILE.prev (whole, or not at all), then FILE
+    empties. An older FILE.prev is kept as FILE.prev.N (the first N free): a second --new
+    loses nothing."""
     from gpt_pipe.files import write_replace
 
-    write_replace(path + ".prev", os.pread(fd, min(size, MAX_INPUT), 0))
+    previous = path + ".prev"
+    for number in range(1, 10000):
+        try:
+            os.link(previous, f"{previous}.{number}", follow_symlinks=False)  # never replaces a file
+            break
+        except FileExistsError:
+            continue
+        except OSError:
+            break  # none yet, or no hard links here: FILE.prev is replaced as before
+    write_replace(previous, os.pread(fd, min(size, MAX_INPUT), 0))
     os.ftruncate(fd, 0)
 
 

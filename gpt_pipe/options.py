@@ -413,6 +413,11 @@ def check(values: dict[str, Any], named: set[str], words: tuple[str, ...] | list
         values["conversation"] = os.path.join(state_dir(), "conversation.jsonl")
     if values.get("new") and not values.get("conversation"):
         raise usage("--new starts a conversation afresh: give -c (the default one) or --conversation FILE")
+    if values.get("retries_invalid") and "retries_invalid" in named:
+        if not values.get("schema"):
+            raise usage("--retries-invalid asks again when the answer does not match --schema: give --schema")
+        if not any(values.get(dest) for dest in ("full", "json_", "extract", "batch")):
+            raise usage("--retries-invalid needs --full, --json or --batch: streamed text cannot be taken back")
     if values.get("list_models"):
         ignored = [BY_DEST[dest].name for dest in BY_DEST if BY_DEST[dest].answer and values.get(dest)
                    and dest in named]

@@ -312,3 +312,23 @@ def test_debug_says_where_each_setting_came_from(run, server, home, tmp_path):
     assert "model: from-file (from the config file)" in r.err
     assert "base URL:" in r.err and "(from env GREENPT_BASE_URL)" in r.err
     assert f"key: from file {key_file} (set by profile p)" in r.err and KEY not in r.err
+
+
+def test_a_profile_without_a_config_file_says_there_is_none(run, server, home):
+    r = run("--profile", "work", "hi")
+    assert r.code == 78 and "there is no config file" in r.err and "[profile.NAME]" in r.err, r
+
+
+def test_a_second_new_keeps_the_first_previous_conversation(run, server, tmp_path):
+    chat = tmp_path / "chat.jsonl"
+    for args in (["one"], ["--new", "two"], ["--new", "three"]):
+        assert run("--conversation", str(chat), *args).code == 0
+    first = (tmp_path / "chat.jsonl.prev.1").read_text()
+    assert '"one"' in first and '"two"' in (tmp_path / "chat.jsonl.prev").read_text()
+    assert '"three"' in chat.read_text()
+
+
+@pytest.mark.parametrize("args", [["--retries-invalid", "2", "--schema", "a", "hi"], ["--retries-invalid", "2", "hi"]])
+def test_retries_invalid_where_it_cannot_work_is_a_usage_error(run, server, args):
+    r = run(*args)
+    assert r.code == 2 and "--retries-invalid" in r.err and server.requests == [], r
