@@ -349,7 +349,9 @@ def run_batch(settings: Settings, plan: RequestPlan, key: str, log: Log) -> int:
     else:
         path = source or ""
         stream = open_read(path, f"--batch file {source}", ExitCode.DATAERR, settings.file_wait)  # closed at exit
-    progress = sys.stderr is not None and is_terminal(2)
+    from gpt_pipe.terminal import can_redraw
+
+    progress = sys.stderr is not None and can_redraw(2)
     total = _count_lines(source) if progress and source != "-" else None
     output = Output(settings.output, settings.file_wait, log.secrets)
     skip = done_ids(output.path) if settings.resume and output.path else set()

@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 from gpt_pipe.keys import Secrets
-from gpt_pipe.terminal import is_terminal
+from gpt_pipe.terminal import can_redraw
 
 
 class Log:
@@ -27,8 +27,17 @@ class Log:
     def start_waiting(self) -> None:
         """On a terminal, show that the request is out and no text has come yet; erased by
         the first answer text or by anything else said on stderr."""
-        if not self.quiet and not self.debugging and sys.stderr is not None and is_terminal(2):
+        if not self.quiet and not self.debugging and sys.stderr is not None and can_redraw(2):
             self._waiting = _Waiting(self._emit)
+
+    def answer_arriving(self, received: Any) -> Any:
+        """For --full, -x and --json, which show nothing until the end: the first text keeps
+        the indicator, which counts what has arrived (``received()``, in characters)."""
+        def started() -> None:
+            if self._waiting is not None:
+                self._waiting.received = received
+
+        return started
 
     def answer_started(self) -> None:
         """The first text of the answer: the indicator goes, a reasoning line is ended."""
@@ -136,6 +145,7 @@ class _Waiting:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._drawn = False
+        self.received: Any = None  # set once the answer arrives and is kept for the end (--full, --json)
         threading.Thread(target=self._run, daemon=True, name="gpt-pipe-waiting").start()
 
     def _run(self) -> None:
@@ -146,7 +156,10 @@ class _Waiting:
             with self._lock:
                 if self._stop.is_set():
                     return
-                self._write(f"\r{self.FRAMES[frame % 4]} waiting for the answer")
+                received = self.received
+                what = "waiting for the answer" if received is None else \
+                    f"receiving the answer: {received():,} characters"
+                self._write(f"\r\033[K{self.FRAMES[frame % 4]} {what}")
                 self._drawn = True
             frame += 1
             if self._stop.wait(0.1):

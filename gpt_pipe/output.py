@@ -52,6 +52,8 @@ class Sink:
     # Called after each write to a terminal with whether it ended a line (Log: a stderr line
     # must not start right after partial text on the same screen).
     line_watch: Any = None
+    # Called before each write (Log.stop_waiting: the indicator is erased before the answer shows).
+    before_write: Any = None
 
     def __init__(self, out: BinaryIO | None, name: str = "stdout") -> None:
         self._out = out
@@ -87,6 +89,8 @@ class Sink:
 
     def _write_all(self, pieces: Iterable[bytes]) -> None:
         """Write and flush; the one way out to stdout, and the one place its errors map."""
+        if self.before_write is not None:
+            self.before_write()
         self.written = True
         data = b""
         try:
@@ -169,6 +173,11 @@ class TextBuffer:
         self._parts.clear()
         self._size = 0
 
+    @property
+    def size(self) -> int:
+        """Characters kept so far."""
+        return self._size
+
     def blocks(self) -> list[str]:
         return [block for block in (*self._blocks, "".join(self._parts)) if block]
 
@@ -190,6 +199,10 @@ class FullSink(Sink):
     def chunk(self, raw: bytes, text: str) -> None:
         if text:
             self._text.add(text)
+
+    def received(self) -> int:
+        """Characters of the answer so far (the waiting indicator counts them)."""
+        return self._text.size
 
     def reset(self) -> None:
         self._text.clear()
@@ -225,6 +238,10 @@ class JsonSink(Sink):
         self._safe = safe
         self._text = TextBuffer(limit)
         self._reasoning = TextBuffer(limit)
+
+    def received(self) -> int:
+        """Characters of the answer so far (the waiting indicator counts them)."""
+        return self._text.size
 
     def chunk(self, raw: bytes, text: str) -> None:
         if text:
@@ -363,61 +380,6 @@ class Forward(Sink):
 
     def fail(self, message: str, code: int) -> None:
         self._main.fail(message, code)
-
-
-class TeeSink(Forward):
-    """--tee FILE: every chunk appended to FILE as JSON Lines, a line at a time, while
-    stdout gets the chosen mode; a failure ends FILE with the --jsonl error line. Marker
-    lines say where a run and each attempt begin and how the run ended, so that a log
-    appended to by many runs (cron) splits into them again (--replay; jq: .gpt_pipe)."""
-
-    def __init__(self, main: Sink, log: JsonlSink, model: str = "", request: dict[str, Any] | None = None,
-                 secrets: Any = None) -> None:
-        super().__init__(main)
-        self._log = log
-        self._run = os.urandom(4).hex()
-        self._model = model
-        self._request = request  # what was asked, in the run marker: a log says what its answer answers
-        self._secrets = secrets  # keys.Secrets: a key the user put in the request is scrubbed too
-
-    def _mark(self, event: str, **fields: Any) -> None:
-        import time
-
-        line = {"gpt_pipe": {"event": event, "run": self._run, **fields}}
-        if event == "run":
-            line["gpt_pipe"]["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            if self._request is not None:
-                line["gpt_pipe"]["request"] = self._request
-        text = json.dumps(line, ensure_ascii=False)
-        if self._secrets is not None:
-            data = self._secrets.scrub_json_line(self._secrets.scrub(text).encode("utf-8", "replace"))
-        else:
-            data = text.encode("utf-8", "replace")
-        self._log.own(data)
-        self._log.flush()
-
-    def attempt(self, number: int, after: str) -> None:
-        if number == 1:
-            self._mark("run", model=self._model)
-        else:
-            self._mark("attempt", attempt=number, after=after)
-        self._main.attempt(number, after)
-
-    def end(self, code: int) -> None:
-        self._mark("end", exit=int(code))
-        self._main.end(code)
-
-    def chunk(self, raw: bytes, text: str) -> None:
-        self._main.chunk(raw, text)
-        if raw:
-            self._log.chunk(raw, text)
-            self._log.flush()
-
-    def fail(self, message: str, code: int) -> None:
-        try:
-            self._main.fail(message, code)
-        finally:
-            self._log.fail(message, code)
 
 
 class KeepText(Forward):

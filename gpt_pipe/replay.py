@@ -1,5 +1,6 @@
-"""--replay: a chunk log (from --tee or --jsonl) split into runs and attempts, each run
-rendered as it was live, through the same output modes, with no network and no key.
+"""The --tee log: its marker lines written (TeeSink), and --replay: a chunk log (from --tee
+or --jsonl) split into runs and attempts, each run rendered as it was live, through the
+same output modes, with no network and no key.
 
 A --tee log marks where each run and each attempt begins and how a run ended (lines
 holding a "gpt_pipe" object); a --jsonl log appended to by many runs is split where the
@@ -10,16 +11,15 @@ contributes nothing. The exit code is the last run's.
 from __future__ import annotations
 
 import array
+import json
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from gpt_pipe.exitcodes import ExitCode, GptPipeError, known
+from gpt_pipe.output import Forward, JsonlSink, Sink
 from gpt_pipe.safejson import dumps_line, loads
 from gpt_pipe.stream import MAX_KEPT, StreamDecoder
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from gpt_pipe.output import Sink
 
 
 class Run:
@@ -125,3 +125,58 @@ def render(run: Run, sink: Sink, on_reasoning: Callable[[str], None] | None,
         code = known(run.exit, code)  # what the live run exited with (a [DONE] the log does not keep)
         warning = None
     return code, decoder, warning
+
+
+class TeeSink(Forward):
+    """--tee FILE: every chunk appended to FILE as JSON Lines, a line at a time, while
+    stdout gets the chosen mode; a failure ends FILE with the --jsonl error line. Marker
+    lines say where a run and each attempt begin and how the run ended, so that a log
+    appended to by many runs (cron) splits into them again (--replay; jq: .gpt_pipe)."""
+
+    def __init__(self, main: Sink, log: JsonlSink, model: str = "", request: dict[str, Any] | None = None,
+                 secrets: Any = None) -> None:
+        super().__init__(main)
+        self._log = log
+        self._run = os.urandom(4).hex()
+        self._model = model
+        self._request = request  # what was asked, in the run marker: a log says what its answer answers
+        self._secrets = secrets  # keys.Secrets: a key the user put in the request is scrubbed too
+
+    def _mark(self, event: str, **fields: Any) -> None:
+        import time
+
+        line = {"gpt_pipe": {"event": event, "run": self._run, **fields}}
+        if event == "run":
+            line["gpt_pipe"]["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            if self._request is not None:
+                line["gpt_pipe"]["request"] = self._request
+        text = json.dumps(line, ensure_ascii=False)
+        if self._secrets is not None:
+            data = self._secrets.scrub_json_line(self._secrets.scrub(text).encode("utf-8", "replace"))
+        else:
+            data = text.encode("utf-8", "replace")
+        self._log.own(data)
+        self._log.flush()
+
+    def attempt(self, number: int, after: str) -> None:
+        if number == 1:
+            self._mark("run", model=self._model)
+        else:
+            self._mark("attempt", attempt=number, after=after)
+        self._main.attempt(number, after)
+
+    def end(self, code: int) -> None:
+        self._mark("end", exit=int(code))
+        self._main.end(code)
+
+    def chunk(self, raw: bytes, text: str) -> None:
+        self._main.chunk(raw, text)
+        if raw:
+            self._log.chunk(raw, text)
+            self._log.flush()
+
+    def fail(self, message: str, code: int) -> None:
+        try:
+            self._main.fail(message, code)
+        finally:
+            self._log.fail(message, code)

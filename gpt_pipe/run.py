@@ -120,6 +120,8 @@ def single_run(settings: Settings, client: Client, body: dict[str, Any], out: Bi
         policy = RetryPolicy(settings.retries, settings.max_retry_wait, retries_invalid=settings.retries_invalid)
         code = run_with_retries(client, body, sink, log, policy, MaxTime(settings.max_time), info)
     except (GptPipeError, Interrupted) as exc:
+        if isinstance(exc, GptPipeError) and settings.conversation and exc.code == ExitCode.DATAERR:
+            _too_long_hint(exc, settings, body)
         message = exc.message if isinstance(exc, GptPipeError) else str(exc)
         sink.fail(log.scrub(message), exc.code)
         raise
@@ -144,6 +146,20 @@ def single_run(settings: Settings, client: Client, body: dict[str, Any], out: Bi
         log.error(usage_line(info.decoder.usage, info.decoder.impact, first, (info.ended or 0) - info.started,
                              info.credits))
     return code
+
+
+def _too_long_hint(error: GptPipeError, settings: Settings, body: dict[str, Any]) -> None:
+    """A 400 about the context's length, in a conversation: how long it has grown, and the way out."""
+    lowered = error.message.lower()
+    if not any(word in lowered for word in ("context", "token", "too long", "maximum", "length")):
+        return
+    try:
+        size = f", {os.path.getsize(settings.conversation or '') / 1024:.0f} KiB"
+    except OSError:
+        size = ""
+    again = "-c --new" if _private(settings) else f"--conversation {settings.conversation} --new"
+    error.message += (f" (the conversation holds {len(body.get('messages', [])) - 1} messages{size}: "
+                      f"{again} starts it afresh, the old one kept)")
 
 
 def _keep_system(settings: Settings, conversation: list[dict[str, Any]], log: Log) -> list[dict[str, Any]]:
@@ -237,11 +253,12 @@ def make_sink(settings: Settings, out: BinaryIO, info: RunInfo, log: Log,
         sink = JsonlSink(out, safe=safe)
     else:
         sink = TextSink(out, settings.newline, safe)
+    shown = sink  # the output mode's own sink
     if is_terminal(1) and is_terminal(2):
         sink.line_watch = log.watch_stdout  # a stderr line never starts after partial text on the screen
     if settings.tee:
         from gpt_pipe.files import open_append
-        from gpt_pipe.output import TeeSink
+        from gpt_pipe.replay import TeeSink
 
         path = settings.tee
         fd = open_append(path, f"--tee file {path}", settings.file_wait)
@@ -255,7 +272,11 @@ def make_sink(settings: Settings, out: BinaryIO, info: RunInfo, log: Log,
         from gpt_pipe.schema import Checker, SchemaCheck
 
         sink = SchemaCheck(sink, Checker(settings.schema_value), info, settings.max_answer)
-    sink = Scrub(sink, log.secrets, log.stream if settings.show_reasoning else None, log.answer_started)
+    # --full, -x and --json show nothing until the end: the indicator stays, counting the answer.
+    on_answer = log.answer_arriving(shown.received) if isinstance(shown, (FullSink, JsonSink)) else \
+        log.answer_started
+    shown.before_write = log.stop_waiting
+    sink = Scrub(sink, log.secrets, log.stream if settings.show_reasoning else None, on_answer)
     if settings.show_reasoning or settings.mode == "json":
         info.on_reasoning = sink.reasoning
     return sink, kept

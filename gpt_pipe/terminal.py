@@ -22,6 +22,13 @@ def is_terminal(fd: int) -> bool:
             answer = _TERMINALS[fd] = False
     return answer
 
+
+def can_redraw(fd: int) -> bool:
+    """Whether a line on ``fd`` may be redrawn (carriage return, erase to the end of the
+    line): a terminal that is not TERM=dumb (Emacs' shell, some CI logs)."""
+    return is_terminal(fd) and os.environ.get("TERM", "") != "dumb"
+
+
 _UNSAFE = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|\r(?!\n)"
 
 # The same characters as they stand, UTF-8 encoded, inside a JSON line: raw C0 cannot occur

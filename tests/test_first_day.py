@@ -332,3 +332,14 @@ def test_a_second_new_keeps_the_first_previous_conversation(run, server, tmp_pat
 def test_retries_invalid_where_it_cannot_work_is_a_usage_error(run, server, args):
     r = run(*args)
     assert r.code == 2 and "--retries-invalid" in r.err and server.requests == [], r
+
+
+def test_a_context_length_error_in_a_conversation_suggests_new(run, server, tmp_path):
+    from server import Reply
+
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text('{"role": "user", "content": "old"}\n{"role": "assistant", "content": "reply"}\n')
+    server.reply = Reply([b'{"error": {"message": "This model\'s maximum context length is 8192 tokens"}}'],
+                         status=400, content_type="application/json", framing="length")
+    r = run("--conversation", str(chat), "hi")
+    assert r.code == 65 and "holds 2 messages" in r.err and f"--conversation {chat} --new" in r.err, r

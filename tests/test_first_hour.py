@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -352,3 +353,24 @@ def test_tokens_per_second_only_when_the_time_means_something():
     usage = {"prompt_tokens": 5, "completion_tokens": 40, "total_tokens": 45}
     assert "tokens/s" not in usage_line(usage, None, 0.01, 0.02, None)
     assert "20.0 tokens/s" in usage_line(usage, None, 0.5, 2.5, None)
+
+
+def test_full_keeps_the_indicator_counting_what_has_arrived(env, server):
+    from server import Gate
+
+    gate = Gate()
+    first, rest = sse_chunks(["Hello"], finish=None, done=False), sse_chunks([" world"])
+    server.reply = Reply([*first, gate, *rest])
+    seen = on_one_terminal(env, ["--full", "hi"], (gate, lambda seen: b"receiving the answer: 5 characters" in seen))
+    assert b"receiving the answer: 5 characters" in seen and seen.rstrip().endswith(b"Hello world"), seen
+
+
+def test_no_indicator_on_a_dumb_terminal(env, server):
+    from server import Gate
+
+    gate = Gate()
+    server.reply = Reply([gate, *sse_chunks(["Hello"])])
+    with_timer = threading.Timer(1.0, gate.open)  # nothing to wait for: the indicator must never come
+    with_timer.start()
+    seen = on_one_terminal(dict(env, TERM="dumb"), ["hi"])
+    assert b"waiting" not in seen and b"\x1b[K" not in seen and b"Hello" in seen, seen
