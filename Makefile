@@ -12,11 +12,15 @@ all: test
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	@# setuptools' nine-line notice about editable installs says nothing a user can act on.
+	PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
 	@$(PY) tests/server.py --demo --run 'echo "Hello" | gpt-pipe'
+	@echo >&2
+	@echo "gpt-pipe is in $(VENV)/bin/gpt-pipe; 'make install' puts it in $(PREFIX)/bin (PREFIX=... to choose)," >&2
+	@echo "and 'python3 tests/server.py --port 8080' serves this demo for your own tries." >&2
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -41,6 +45,8 @@ install:
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	ln -sf $(PREFIX)/lib/gpt-pipe/bin/gpt-pipe $(DESTDIR)$(PREFIX)/bin/gpt-pipe
 	install -m 644 man/gpt-pipe.1 $(DESTDIR)$(PREFIX)/share/man/man1/gpt-pipe.1
+	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "note: $(PREFIX)/bin is not on your PATH; add" \
+		"export PATH=\"$(PREFIX)/bin:\$$PATH\" to your shell's profile (~/.profile, ~/.zshrc)" >&2 ;; esac
 
 uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/lib/gpt-pipe

@@ -109,7 +109,8 @@ class Server:
     """
 
     def __init__(self, reply: Reply | Callable[[Request], Reply] | None = None,
-                 tls: tuple[str, str] | None = None, tunnel_to: int | None = None, keep_alive: bool = False) -> None:
+                 tls: tuple[str, str] | None = None, tunnel_to: int | None = None, keep_alive: bool = False,
+                 port: int = 0) -> None:
         self.reply = reply or Reply(sse_chunks(["Hello"], finish="stop"))
         self.requests: list[Request] = []
         self.connections = 0  # TCP connections accepted (with tls: before the handshake)
@@ -126,7 +127,7 @@ class Server:
         self._stop = threading.Event()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind(("127.0.0.1", port))
         self._sock.listen(16)
         self.port = self._sock.getsockname()[1]
         self._threads: list[threading.Thread] = []
@@ -441,10 +442,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--demo", action="store_true", help="serve the demo answer")
     parser.add_argument("--run", metavar="CMD", help="run CMD against the server, then stop")
+    parser.add_argument("--port", type=int, default=0, help="listen on this port of 127.0.0.1 (default: any free one)")
     args = parser.parse_args(argv)
-    with Server(demo_reply) as server:
+    with Server(demo_reply, port=args.port) as server:
         if not args.run:
-            print(f"serving on {server.url} (Ctrl-C stops)", flush=True)
+            print(f"serving on {server.url} (Ctrl-C stops); try: gpt-pipe --base-url {server.url} \"Hello\"",
+                  flush=True)
             try:
                 threading.Event().wait()
             except KeyboardInterrupt:
