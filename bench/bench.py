@@ -276,6 +276,8 @@ def hostile_cases() -> dict[str, tuple]:
             "conversation.jsonl", b'{"role":"user","content":"x"}\n' * 1_100_000), "hi"], None, 65),
         "--schema answer of 2 M values (10 MiB)": (Reply(_values_answer(2_000_000)), [
             "--full", "--schema", '{"type": "array", "items": {"type": "string"}}', "hi"], None, 8),
+        "-a, an image of 19 MiB": (Reply(sse_chunks(["ok"])), ["-a", _file(
+            "big.png", b"\x89PNG\r\n\x1a\n" + b"\0" * (19 * MiB)), "What is it?"], None, 0),
         "--batch, 4 lines of 24 MiB at -P 4": (Reply(sse_chunks(["ok"])), ["--batch", _file("big.jsonl", b"".join(
             b'{"id": %d, "prompt": "%s"}\n' % (n, b"x" * (24 * MiB)) for n in range(4))), "-P", "4"], None, 0),
     }

@@ -44,6 +44,14 @@ class Kind(click.ParamType):
         self.option = option
         self.name = {"number": "float", "seconds": "float"}.get(option.kind, option.kind)
 
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        """File names for the options that take one (-a, -f, --tee...), as click.Path does."""
+        if self.option.kind == "path":
+            from click.shell_completion import CompletionItem
+
+            return [CompletionItem(incomplete, type="file")]
+        return []
+
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str | None:
         return f"[{'|'.join(self.option.choices)}]" if self.option.choices else None
 

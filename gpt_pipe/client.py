@@ -438,4 +438,8 @@ class Client:
         body = prepared.body
         if body:
             text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+            if "data:image/" in text:  # an image is shown by its type and size, never whole
+                from gpt_pipe.attach import shorten_data_urls
+
+                text = shorten_data_urls(text)
             log.debug("> " + (text if len(text) <= 4000 else text[:4000] + f"… ({len(text)} characters)"))

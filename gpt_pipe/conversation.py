@@ -51,7 +51,9 @@ def read_conversation(path: str, warn: Callable[[str], None], wait: float,
     if len(data) > MAX_INPUT:
         from gpt_pipe.files import too_large_input
 
-        raise too_large_input(what, MAX_INPUT, ExitCode.DATAERR)
+        error = too_large_input(what, MAX_INPUT, ExitCode.DATAERR)
+        error.message += " (it keeps every message whole, images too: --new starts it afresh)"
+        raise error
     return load_conversation(data, path, warn)
 
 

@@ -201,9 +201,8 @@ def format_size(size: int) -> str:
 
 
 _O = Option
-INPUT, OUTPUT, REQUEST = "Input", "Output", "Request"
-CONVERSATION, BATCH, NETWORK = "Conversation and logs", "Batch", "Network and retries"
-KEYS, DIAGNOSTICS = "Keys and config", "Diagnostics"
+INPUT, OUTPUT, REQUEST, CONVERSATION = "Input", "Output", "Request", "Conversation and logs"
+BATCH, NETWORK, KEYS, DIAGNOSTICS = "Batch", "Network and retries", "Keys and config", "Diagnostics"
 _JSONL_ALREADY = "results are JSON Lines already"
 _LINE_MESSAGES = 'give each line its "messages"'
 
@@ -213,6 +212,12 @@ OPTIONS: tuple[Option, ...] = (
     _O(("--messages",), "messages", "path", INPUT,
        "JSON array of {role, content} messages to send before the prompt ('-' for stdin).", metavar="FILE",
        batch=_LINE_MESSAGES, answer=True),
+    _O(("-a", "--attach"), "attach", "path", INPUT,
+       "Send an image (PNG, JPEG, GIF, WebP; '-' for stdin) or an image URL with the prompt; repeatable.",
+       metavar="PATH|URL", multiple=True, config=False, batch='give each line its "attachments"', answer=True),
+    _O(("-f", "--file"), "file", "path", INPUT,
+       "Add a UTF-8 text file to the prompt, framed with its name; repeatable.", metavar="PATH", multiple=True,
+       config=False, batch='give each line its "files"', answer=True),
     _O(("--no-stdin",), "no_stdin", "flag", INPUT, "Never read stdin (for 'while read' loops)."),
     _O(("--text",), "text", "flag", OUTPUT, "Write each delta's text as it arrives (the default).", one_of="mode",
        batch="results are JSON Lines", answer=True),
@@ -308,10 +313,11 @@ OPTIONS: tuple[Option, ...] = (
     _O(("--max-event",), "max_event", "size", NETWORK,
        "Largest line, event or chunk, and largest non-streamed answer, the server may send.", default="4M",
        metavar="SIZE", show_default=True),
+    _O(("--max-image",), "max_image", "size", NETWORK, "Largest image -a sends (default 20M).", default="20M",
+       metavar="SIZE"),
     _O(("--max-answer",), "max_answer", "size", NETWORK,
        "Largest answer kept for the end (--full, --json, conversations, --batch), in characters.",
-       default="32M",
-       metavar="SIZE", show_default=True),
+       default="32M", metavar="SIZE", show_default=True),
     _O(("--file-wait",), "file_wait", "seconds", NETWORK,
        "Longest wait for any file: a FIFO's other end, a lock on the conversation file.", default=FILE_WAIT,
        metavar="SECONDS", low=0, show_default=True),

@@ -34,6 +34,8 @@ class RequestPlan:
             return read_value_file(path, settings.file_wait)
 
         self.model = settings.model
+        self.file_wait = settings.file_wait
+        self.max_image = settings.max_image
         self.system = None if settings.system is None else check_text(settings.system, "the --system text")
         self.usage: dict[str, Any] = {}
         if batch or settings.usage or settings.mode == "json":
@@ -69,16 +71,18 @@ class RequestPlan:
         body.update(self.fields)
         return body
 
-    def single(self, history: list[dict[str, Any]], prompt: str) -> dict[str, Any]:
+    def single(self, history: list[dict[str, Any]], prompt: str,
+               images: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """A single run's body: the system message, the history, then the prompt (when it
-        is not blank)."""
+        is not blank) with the images (-a) after it."""
         messages: list[dict[str, Any]] = []
         system = self.system_for(self.system)
         if system is not None:
             messages.append({"role": "system", "content": system})
         messages.extend(history)
-        if prompt and not prompt.isspace():
-            messages.append({"role": "user", "content": prompt})
+        user = user_message(prompt, images or [])
+        if user is not None:
+            messages.append(user)
         if not messages:
             raise GptPipeError("nothing to send: the messages file is empty and there is no prompt", ExitCode.USAGE)
         return self.body(messages)
@@ -98,11 +102,18 @@ class RequestPlan:
                 raise GptPipeError('"messages" must be an array of messages', ExitCode.DATAERR)
             messages.extend(check_messages(line["messages"], "the line"))
         prompt = line.get("prompt")
-        if prompt is not None:
-            if not isinstance(prompt, str):
-                raise GptPipeError('"prompt" must be a string', ExitCode.DATAERR)
-            if prompt and not prompt.isspace():  # (strip() would copy a 32 MiB prompt)
-                messages.append({"role": "user", "content": prompt})
+        if prompt is not None and not isinstance(prompt, str):
+            raise GptPipeError('"prompt" must be a string', ExitCode.DATAERR)
+        images, files = _line_list(line, "attachments"), _line_list(line, "files")
+        if images or files:
+            from gpt_pipe.attach import file_block, image_part
+
+            blocks = [file_block(path, self.file_wait, "") for path in files]
+            prompt = "\n\n".join([*([prompt] if prompt else []), *blocks])
+            images = [image_part(source, self.max_image, self.file_wait) for source in images]
+        user = user_message(prompt or "", images)
+        if user is not None:
+            messages.append(user)
         if not any(m.get("role") != "system" for m in messages):
             raise GptPipeError('the line has no "prompt" and no "messages"', ExitCode.DATAERR)
         body = self.body(messages)
@@ -118,6 +129,22 @@ class RequestPlan:
         from gpt_pipe.schema import Checker
 
         return Checker(self.schema)
+
+
+def user_message(prompt: str, images: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The user message: the prompt's text (when not blank; strip() would copy a 32 MiB
+    prompt), as a string, or as a list of parts when images (-a) go with it."""
+    text = bool(prompt) and not prompt.isspace()
+    if not images:
+        return {"role": "user", "content": prompt} if text else None
+    return {"role": "user", "content": [*([{"type": "text", "text": prompt}] if text else []), *images]}
+
+
+def _line_list(line: dict[str, Any], key: str) -> list[str]:
+    value = line.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise GptPipeError(f'"{key}" must be an array of paths', ExitCode.DATAERR)
+    return value
 
 
 def option_fields(values: tuple[str, ...] | list[str], read_file: Any) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def run(settings: Settings, log: Log) -> int:
         return run_batch(settings, plan, key, log)
     body = None if settings.list_models else build_request(settings, log)
     if settings.dry_run:
-        return dry_run(settings, body)
+        return dry_run(settings, body, log)
     key = api_key(settings, log.warn)
     log.set_secret(key)
     from gpt_pipe.client import Client
@@ -219,19 +219,36 @@ def build_request(settings: Settings, log: Log) -> dict[str, Any]:
             conversation = read_conversation(settings.conversation, log.warn, settings.file_wait,
                                              private=_private(settings))
         history = _keep_system(settings, conversation, log) + history
+    image_stdin = None
+    if "-" in settings.attach:  # the image is stdin: the prompt is the PROMPT words
+        if stdin_used or is_terminal(0):
+            raise GptPipeError("-a - reads an image from stdin, which is " + (
+                "a terminal" if not stdin_used else "taken by --messages - or --no-stdin"), ExitCode.USAGE)
+        image_stdin, stdin_used = read_stdin() or b"", True
     stdin_bytes = None if stdin_used else read_stdin()
-    if stdin_bytes is None and not settings.prompt and settings.messages is None and not stdin_used:
+    extras = bool(settings.attach or settings.file)
+    if stdin_bytes is None and not settings.prompt and settings.messages is None and not stdin_used and not extras:
         raise GptPipeError("no prompt: give PROMPT words or pipe text into stdin", ExitCode.USAGE)
     stdin_text = decode_input(stdin_bytes, "stdin") if stdin_bytes else None
-    prompt = user_prompt(settings.prompt, stdin_text)
-    if (not prompt or prompt.isspace()) and settings.messages is None:
+    images: list[dict[str, Any]] = []
+    if extras:  # read and checked before anything is sent: one bad file and nothing goes
+        from gpt_pipe.attach import file_block, image_part
+
+        blocks = [file_block(path, settings.file_wait) for path in settings.file]
+        head = user_prompt(settings.prompt, None)
+        prompt = "\n\n".join(part for part in (head, *blocks, stdin_text or "") if part) if blocks else \
+            user_prompt(settings.prompt, stdin_text)
+        images = [image_part(source, settings.max_image, settings.file_wait, image_stdin) for source in settings.attach]
+    else:
+        prompt = user_prompt(settings.prompt, stdin_text)
+    if (not prompt or prompt.isspace()) and settings.messages is None and not images:
         raise GptPipeError("the prompt is empty; nothing was sent", ExitCode.USAGE)
     from gpt_pipe.request import RequestPlan
 
     plan = RequestPlan(settings)
     settings.schema_value = plan.schema
-    body = plan.single(history, prompt)
-    if prompt and not prompt.isspace():
+    body = plan.single(history, prompt, images)
+    if (prompt and not prompt.isspace()) or images:
         settings.user_message = body["messages"][-1]
     return body
 
@@ -340,7 +357,7 @@ def replay_log(settings: Settings, log: Log) -> int:
     return code
 
 
-def dry_run(settings: Settings, body: dict[str, Any] | None) -> int:
+def dry_run(settings: Settings, body: dict[str, Any] | None, log: Log) -> int:
     """The request as a curl command line; the key only as its source ($GREENPT_API_KEY,
     $(cat FILE), $(CMD)), a base URL's password as ***.
 
@@ -374,6 +391,11 @@ def dry_run(settings: Settings, body: dict[str, Any] | None) -> int:
         except UnicodeEncodeError:
             raise GptPipeError("the request holds a lone surrogate (a \\ud800-style escape) that UTF-8 cannot "
                                "carry", ExitCode.DATAERR) from None
+        if "data:image/" in data:
+            from gpt_pipe.attach import shorten_data_urls
+
+            data = shorten_data_urls(data)
+            log.note("--dry-run: each image's data is shortened to its type and size; the run sends it whole")
         words += ["-d", shlex.quote(data)]
     out = stdout()
     write_lines(out, [" ".join(words)], safe=is_terminal(1) and not settings.raw_control)

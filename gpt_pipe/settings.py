@@ -22,6 +22,9 @@ class Settings:
     messages: str | None
     conversation: str | None
     no_stdin: bool
+    attach: tuple[str, ...]
+    file: tuple[str, ...]
+    max_image: int
     extract: bool
     list_models: bool
     connect_timeout: float
@@ -63,7 +66,7 @@ class Settings:
         for dest, value in opts.items():  # file names: ~ expanded here, once
             option = BY_DEST.get(dest)
             if option is not None and option.kind in ("path", "optional"):
-                setattr(self, dest, expand(value))
+                setattr(self, dest, tuple(map(expand, value)) if option.multiple else expand(value))
         self.levels = levels  # where the base URL and the key source were given (keys.key_source)
         self.mode = "full" if opts["full"] or opts["extract"] else "jsonl" if opts["jsonl"] else \
             "json" if opts["json_"] else "text"
