@@ -149,3 +149,10 @@ def test_a_run_without_attachments_never_imports_their_code(server, env):
     proc = subprocess.run([*GPT_PIPE, "hi"], env=dict(env, PYTHONPROFILEIMPORTTIME="1"), capture_output=True,
                           stdin=subprocess.DEVNULL, timeout=60)
     assert proc.returncode == 0 and b"gpt_pipe.request" in proc.stderr and b"gpt_pipe.attach" not in proc.stderr
+
+
+@pytest.mark.parametrize("option", ["-a", "--file", "--conversation"])
+def test_options_that_take_a_file_complete_file_names(run, option):
+    words = f"gpt-pipe {option} sh"
+    r = run(extra_env={"_GPT_PIPE_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": "2"})
+    assert r.code == 0 and r.out.decode().split() == ["file,sh"], r
