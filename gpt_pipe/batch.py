@@ -145,6 +145,7 @@ class Batch:
                 for future in self._next_finished(events):
                     number = running.pop(future)
                     sizes.pop(future, None)
+                    self._started.pop(number, None)
                     result = future.result()
                     if result["exit"] == ExitCode.NOPERM and not exhausted:
                         # The key is refused (401/402/403): every other line would be too.
