@@ -425,10 +425,16 @@ def demo_reply(request: Request) -> Reply:
         body = json.dumps({"object": "list", "data": [{"id": "green-l"}, {"id": "green-r"}]}).encode()
         return Reply([body], content_type="application/json", framing="length")
     try:
-        prompt = request.json["messages"][-1]["content"].strip()
+        content = request.json["messages"][-1]["content"]
+        images = 0
+        if isinstance(content, list):  # content parts (-a): the text, and how many images
+            images = sum(part.get("type") == "image_url" for part in content)
+            content = " ".join(part.get("text", "") for part in content if part.get("type") == "text")
+        prompt = content.strip()
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        prompt = ""
-    words = (f"Hello! You said {prompt!r}. This answer comes from gpt-pipe's local test server, "
+        prompt, images = "", 0
+    seen = f" and sent {images} image{'' if images == 1 else 's'}" if images else ""
+    words = (f"Hello! You said {prompt!r}{seen}. This answer comes from gpt-pipe's local test server, "
              "streamed word by word as Server-Sent Events.").split(" ")
     steps: list[Step] = []
     for i, piece in enumerate(sse_chunks([w if i == 0 else " " + w for i, w in enumerate(words)])):
