@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error(exc.format_message())
         return exc.exit_code
     except GptPipeError as exc:
-        log.error(f"{exc.message} (see 'gpt-pipe --help')" if exc.code is ExitCode.USAGE else exc.message)
+        log.error(f"{exc.message} (see 'gpt-pipe --help')" if exc.code == ExitCode.USAGE else exc.message)
         return exc.code
     except Interrupted as exc:
         log.error(str(exc))

@@ -369,10 +369,10 @@ def _read_events(head: bytes, reads: Iterator[bytes], decoder: StreamDecoder, si
             if not data:
                 return
     except GptPipeError as error:
-        if decoder.finish_reason is None or error.code is ExitCode.IOERR:
+        if decoder.finish_reason is None or error.code == ExitCode.IOERR:
             raise
         # The answer is complete; a tail that breaks off or misbehaves does not undo it.
-        if error.code is not ExitCode.INCOMPLETE:
+        if error.code != ExitCode.INCOMPLETE:
             log.warn(f"after the answer finished: {error.message}")
     finally:
         if timer is not None:
