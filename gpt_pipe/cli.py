@@ -1,7 +1,6 @@
-"""The command line: the click command and its help, options to Settings, usage errors.
-
-``main`` is the one place that catches GptPipeError, prints its one line and returns
-the exit code; the run itself is wired in ``run`` (and ``batch`` for --batch).
+"""The command line as click reads it: the command built from the option table, --help,
+--version, shell completion and usage errors. launch.py calls ``parse`` for every command
+line its own reading (the table's tokeniser, which agrees with click) leaves to click.
 """
 
 from __future__ import annotations
@@ -12,13 +11,9 @@ from typing import Any
 import click
 
 from gpt_pipe import __version__
-from gpt_pipe.argv import profile
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
-from gpt_pipe.log import Log
-from gpt_pipe.options import BY_DEST, OPTIONS, Option, check
-from gpt_pipe.process import Interrupted, catch_signals, die_of_sigpipe
+from gpt_pipe.options import BY_DEST, OPTIONS, Option
 from gpt_pipe.settings import Settings
-from gpt_pipe.urls import api_base
 
 
 class GroupedCommand(click.Command):
@@ -134,14 +129,10 @@ def command(ctx: click.Context, **opts: Any) -> Settings:
 
     PROMPT words are joined with spaces; stdin's text follows after a blank line.
     """
+    from gpt_pipe.settings import settings_from
+
     named = {name for name in opts if _from_command_line(ctx, name)}
-    check(opts, named, opts["prompt"])
-    layers = ctx.obj
-    config_levels = layers.level if layers is not None else {}
-    # Where each setting was given: keys follow their host (keys.key_source); --debug says it.
-    levels = {dest: "line" if dest in named else config_levels.get(dest, "default") for dest in opts}
-    opts["base_url"] = api_base(opts["base_url"])
-    return Settings(opts, levels)
+    return settings_from(opts, named, ctx.obj)
 
 
 # Options of other tools that users type here, and what gpt-pipe calls them.
@@ -156,57 +147,23 @@ _MEANT = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run gpt-pipe; returns the exit code (see exitcodes.ExitCode)."""
-    log = Log(debug=False)
-    catch_signals()
+def parse(args: list[str], layers: Any) -> Settings | int:
+    """``args`` parsed by click: Settings, or the exit code of --help, --version or
+    completion. A usage error is raised as a GptPipeError (launch.main shows it)."""
     try:
-        import sys
-
-        from gpt_pipe import config
-
-        args = sys.argv[1:] if argv is None else argv
-        layers = config.load(profile(args))
-        for warning in layers.warnings:
-            log.warn(warning)
         result = command.main(args, prog_name="gpt-pipe", standalone_mode=False, default_map=layers.default_map,
                               obj=layers)
-        if not isinstance(result, Settings):
-            return int(result or 0)  # --help, --version
-        log.debugging = result.debug
-        log.quiet = result.quiet
-        from gpt_pipe.run import run
-
-        return int(run(result, log))
     except click.NoSuchOption as exc:
         name = exc.option_name or ""
         hint = (f"; a prompt that starts with '-' goes after '--': gpt-pipe -- '{name} ...'"
                 if name and not name.startswith("--") else "")
         if name.split("=", 1)[0] in _MEANT:
             hint = f"; {_MEANT[name.split('=', 1)[0]]}"
-        log.error(f"{exc.format_message()}{hint} (see 'gpt-pipe --help')")
-        return ExitCode.USAGE
+        raise GptPipeError(f"{exc.format_message()}{hint}", ExitCode.USAGE) from None
     except click.UsageError as exc:
-        log.error(f"{exc.format_message()} (see 'gpt-pipe --help')")
-        return ExitCode.USAGE
+        raise GptPipeError(exc.format_message(), ExitCode.USAGE) from None
     except click.ClickException as exc:
-        log.error(exc.format_message())
-        return exc.exit_code
-    except GptPipeError as exc:
-        log.error(f"{exc.message} (see 'gpt-pipe --help')" if exc.code == ExitCode.USAGE else exc.message)
-        return exc.code
-    except Interrupted as exc:
-        log.error(str(exc))
-        return exc.code
-    except (KeyboardInterrupt, click.Abort):
-        log.error("interrupted (SIGINT)")
-        return ExitCode.SIGINT
-    except BrokenPipeError:
-        return die_of_sigpipe()
-    except Exception as exc:  # a bug: still one line, unless --debug asks for the traceback
-        if log.debugging:
-            import traceback
-
-            log.traceback(traceback.format_exc())
-        log.error(f"internal error: {exc.__class__.__name__}: {exc} (run with --debug for the traceback)")
-        return ExitCode.SOFTWARE
+        raise GptPipeError(exc.format_message(), exc.exit_code) from None
+    except click.Abort:
+        raise KeyboardInterrupt from None
+    return result if isinstance(result, Settings) else int(result or 0)

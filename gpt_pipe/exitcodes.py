@@ -72,7 +72,7 @@ def for_http_status(status: int) -> int:
 class GptPipeError(Exception):
     """A failure with a one-line message and the exit code it maps to.
 
-    Raised anywhere; shown only by ``cli.main``, which prints ``gpt-pipe: MESSAGE`` and
+    Raised anywhere; shown only by ``launch.main``, which prints ``gpt-pipe: MESSAGE`` and
     returns the code (retries and batch lines catch it to decide, never to print).
     """
 

@@ -100,7 +100,7 @@ class Sink:
             if self.line_watch is not None and data:
                 self.line_watch(data.endswith(b"\n"))
         except BrokenPipeError:
-            raise  # the reader left: not an error; cli.main dies of SIGPIPE (process)
+            raise  # the reader left: not an error; launch.main dies of SIGPIPE (process)
         except (OSError, ValueError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             if self._name == "stdout":

@@ -74,3 +74,17 @@ class Settings:
         self.user_message: dict[str, Any] | None = None  # the new prompt, for --conversation
         self.saved_system: dict[str, Any] | None = None  # a new -s, saved with the exchange
         self.schema_value: dict[str, Any] | None = None  # --schema, once read and checked
+
+
+def settings_from(values: dict[str, object], named: set[str], layers: Any) -> Settings:
+    """Settings from every option's value (``named``: those given on the command line), once
+    the rules between options hold; click's command and the quick path both end here."""
+    from gpt_pipe.options import check
+    from gpt_pipe.urls import api_base
+
+    check(values, named, values["prompt"])  # type: ignore[arg-type]
+    config_levels = layers.level if layers is not None else {}
+    # Where each setting was given: keys follow their host (keys.key_source); --debug says it.
+    levels = {dest: "line" if dest in named else config_levels.get(dest, "default") for dest in values}
+    values["base_url"] = api_base(values["base_url"])  # type: ignore[arg-type]
+    return Settings(values, levels)

@@ -233,3 +233,39 @@ def test_failures_are_mapped_by_a_pure_function():
     error = failure(requests.exceptions.TooManyRedirects(), "http://u:pw@127.0.0.1:9/v1", "/models", 5.0)
     assert error.code == 76 and "pw" not in error.message
     assert failure(requests.exceptions.InvalidSchema(), base, "/models", 5.0).code == 78
+
+
+QUICK = [*ARGV, ["-a", "x.png", "--attach", "y.png", "-f", "a.py", "hi"], ["-c", "hi"],
+         ["--conversation", "c.jsonl", "hi"], ["--jsonl", "--tee", "log", "-P", "3", "hi"],
+         ["-x", "--max-image", "1M", "hi"], ["--json", "-n", "--", "-hi"]]
+
+
+@pytest.mark.parametrize("argv", QUICK, ids=" ".join)
+@pytest.mark.parametrize("config", [{}, {"model": "from-file", "stop": ["a", "b"], "full": True, "max_answer": 1024}])
+def test_the_quick_path_makes_the_settings_click_makes(argv, config):
+    """launch.quick_settings parses a plain command line without click: both must give the
+    same Settings (or both refuse it), with a config file's values under them."""
+    from gpt_pipe.config import Layers
+    from gpt_pipe.exitcodes import GptPipeError
+    from gpt_pipe.launch import quick_settings
+
+    layers = Layers()
+    layers.default_map = dict(config)
+    layers.level = dict.fromkeys(config, "file")
+
+    def outcome(make):
+        try:
+            made = make()
+        except (GptPipeError, click.UsageError) as exc:
+            return ("refused", type(exc).__name__ if not isinstance(exc, GptPipeError) else exc.code)
+        return None if made is None else {k: v for k, v in vars(made).items()}
+
+    quick = outcome(lambda: quick_settings(list(argv), layers))
+    slow = outcome(lambda: command.main(list(argv), prog_name="gpt-pipe", standalone_mode=False,
+                                        default_map=layers.default_map, obj=layers))
+    if quick is None:  # left to click
+        return
+    if isinstance(quick, tuple):
+        assert isinstance(slow, tuple), (argv, quick, slow)
+        return
+    assert quick == slow, argv

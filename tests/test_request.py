@@ -162,7 +162,7 @@ import gpt_pipe.pipeline
 def crash(*args):
     raise ZeroDivisionError("simulated bug")
 gpt_pipe.pipeline.run_chat = crash
-from gpt_pipe.cli import main
+from gpt_pipe.launch import main
 sys.exit(main(sys.argv[1:]))
 """
 
