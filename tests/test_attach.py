@@ -156,3 +156,13 @@ def test_options_that_take_a_file_complete_file_names(run, option):
     words = f"gpt-pipe {option} sh"
     r = run(extra_env={"_GPT_PIPE_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": "2"})
     assert r.code == 0 and r.out.decode().split() == ["file,sh"], r
+
+
+def test_a_fifo_nobody_writes_is_refused_after_file_wait(run, server, tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    for option in ("-a", "-f"):
+        r = run("--file-wait", "0.2", option, str(fifo), "hi")
+        assert r.code == 65 and "nothing to read after 0.2 s" in r.err and server.requests == [], r
