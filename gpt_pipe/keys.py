@@ -106,9 +106,14 @@ def key_source(values: Mapping[str, Any], level: Callable[[str], str],
     return None
 
 
+def settings_key_source(settings: Settings) -> tuple[str, str] | None:
+    """key_source for a run's Settings (their ``levels`` say where each setting was given)."""
+    return key_source(vars(settings), lambda dest: settings.levels.get(dest, "default"))
+
+
 def api_key(settings: Settings, warn: Callable[[str], None]) -> str:
     """The key, from where key_source says; "" to send none."""
-    source = key_source(vars(settings), lambda dest: settings.levels.get(dest, "default"))
+    source = settings_key_source(settings)
     if source is None:
         return ""
     kind, where = source

@@ -10,7 +10,7 @@ from typing import Any, BinaryIO
 
 from gpt_pipe import __version__
 from gpt_pipe.exitcodes import ExitCode, GptPipeError
-from gpt_pipe.keys import api_key, key_source, redact_url, url_password
+from gpt_pipe.keys import api_key, redact_url, settings_key_source, url_password
 from gpt_pipe.log import Log
 from gpt_pipe.options import KEY_VARIABLE
 from gpt_pipe.process import Interrupted, start_streaming
@@ -71,7 +71,7 @@ def _debug_sources(settings: Settings, log: Log) -> None:
     log.debug(f"model: {settings.model} (from {where('model')})")
     log.debug(f"base URL: {redact_url(settings.base_url)} (from {where('base_url')})")
     try:
-        source = key_source(vars(settings), lambda dest: settings.levels.get(dest, "default"))
+        source = settings_key_source(settings)
     except GptPipeError:
         source = None
     if source is None:
@@ -375,7 +375,7 @@ def dry_run(settings: Settings, body: dict[str, Any] | None, log: Log) -> int:
     headers += ["Accept-Encoding: identity", f"User-Agent: gpt-pipe/{__version__}"]
     words = ["curl", "-sN", shlex.quote(url)]
     try:
-        source = key_source(vars(settings), lambda dest: settings.levels.get(dest, "default"))
+        source = settings_key_source(settings)
     except GptPipeError:
         source = ("env", KEY_VARIABLE)  # the run itself would stop here (no key): shown as it would be
     if source is not None:  # the key's source, never the key
