@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 
     from gpt_pipe.settings import Settings
 
-# A "key" this short is a placeholder for a local server (sk-x, dummy): scrubbing it
-# would mangle ordinary words, and it guards nothing.
-MIN_SECRET = 8
+# A "key" this short is a placeholder for a local server (sk-x, dummy, EMPTY): scrubbing
+# it would mangle ordinary words, and it guards nothing. Six characters already cover the
+# fake keys of test suites and proxies' examples (sk-test, sk-1234, secret).
+MIN_SECRET = 6
 
 
 # Characters a key can be made of (and URL-safe base64): an excerpt never ends among them.

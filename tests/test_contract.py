@@ -114,6 +114,25 @@ def test_a_key_split_anywhere_is_never_shown(run, server, tmp_path, cut, mode):
         assert r.out.decode() == f"k={SHOWN} end\n"
 
 
+@pytest.mark.parametrize("key", ["sk-test", "sk-1234", "secret"])
+def test_a_short_test_key_is_still_a_secret(run, server, key):
+    """The fake keys of test suites and proxies' examples are kept out of every output too:
+    echoed split across deltas, and in an error message."""
+    server.reply = Reply([event(chunk("k=" + key[:3], role="assistant")), event(chunk(key[3:] + " end")),
+                          *sse_chunks([])])
+    r = run("hi", extra_env={"GREENPT_API_KEY": key})
+    assert (r.code, r.out) == (0, f"k={key[:3] if key.startswith('sk-') else ''}\u2026 end\n".encode()), r
+    server.reply = Reply([f'{{"error": {{"message": "bad key {key}"}}}}'.encode()], status=401,
+                         content_type="application/json")
+    r = run("hi", extra_env={"GREENPT_API_KEY": key})
+    assert r.code != 0 and key not in r.err and "bad key" in r.err, r
+
+
+def test_a_placeholder_key_is_not_scrubbed_from_the_answer(run, server):
+    server.reply = Reply([event(chunk("a dummy answer", role="assistant")), *sse_chunks([])])
+    assert run("hi", extra_env={"GREENPT_API_KEY": "dummy"}).out == b"a dummy answer\n"
+
+
 def test_text_that_looks_like_the_key_but_is_not_comes_out_whole(run, server):
     server.reply = Reply([event(chunk("a " + KEY[:9], role="assistant")), event(chunk("XYZ done")), *sse_chunks([])])
     for mode in ([], ["--jsonl"]):
