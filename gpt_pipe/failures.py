@@ -47,6 +47,11 @@ def failure(exc: BaseException, base_url: str, path: str, idle_timeout: float) -
                 f"cannot connect to {where}: {reason(exc)}" + (" (nothing listens there)" if absent else ""),
                 ExitCode.UNAVAILABLE, retryable=not absent,
             )
+        unreadable = _unreadable_head(exc)
+        if unreadable:
+            return GptPipeError(f"{where} answered with something that is not an HTTP response ({unreadable}); "
+                                "the request may have reached the model, so it was not sent again",
+                                ExitCode.PROTOCOL)
         # The request went out on a fresh connection and the server hung up: it may have
         # reached the model, so it is not sent again blindly.
         return GptPipeError(
@@ -108,6 +113,24 @@ def error_detail(body: bytes, content_type: str) -> str:
     if "html" in content_type.lower() or text[:1] == "<":
         return ""  # a proxy's error page: the status line says it all
     return excerpt(text.splitlines()[0], 200)
+
+
+def _unreadable_head(exc: BaseException) -> str:
+    """What http.client could not read in a response head (a status line that is not HTTP,
+    a header line over 64 KiB, more than 100 headers), or "" when the server only hung up."""
+    import http.client
+
+    for error in _causes(exc):
+        if isinstance(error, (http.client.RemoteDisconnected, http.client.IncompleteRead)):
+            return ""
+        if isinstance(error, http.client.BadStatusLine):
+            line = str(error.args[0]) if error.args else ""
+            return f"status line {excerpt(redact_url(line.strip()), 60)!r}" if line.strip() else ""
+        if isinstance(error, http.client.UnknownProtocol):
+            return f"protocol {excerpt(str(error.args[0] if error.args else ''), 60)!r}"
+        if isinstance(error, http.client.HTTPException):
+            return excerpt(str(error), 100)
+    return ""
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:

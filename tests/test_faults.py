@@ -16,7 +16,7 @@ import time
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from server import Cut, Gate, Hang, Pause, Reply, UntilGone, chunk, event, replies, sse_chunks
+from server import Cut, Gate, Hang, Pause, Raw, Reply, UntilGone, chunk, event, replies, sse_chunks
 
 from gpt_pipe.exitcodes import GptPipeError
 from gpt_pipe.sse import SSEParser
@@ -131,6 +131,20 @@ def test_connection_dropped_after_the_request_is_not_sent_again(run, server):
     assert (r.code, r.out) == (69, b"") and len(server.requests) == 1
     assert len(err_lines(r)) == 1 and "closed the connection without answering" in r.err
     assert "may have reached the model" in r.err and "cannot connect" not in r.err
+
+
+@pytest.mark.parametrize("head,says", [
+    (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "status line 'SSH-2.0-OpenSSH_9.6'"),
+    (b"HTTP/2.0 200 OK\r\n\r\n", "protocol 'HTTP/2.0'"),
+    (b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: v\r\n" % n for n in range(150)) + b"\r\n", "more than 100 headers"),
+    (b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70000 + b"\r\n\r\n", "65536 bytes"),
+])
+def test_a_response_head_that_is_not_http_is_a_protocol_error(run, server, head, says):
+    """Not "closed the connection": the server answered, with something http.client cannot read."""
+    server.reply = Reply([Raw(head)], framing="close", head=False)
+    r = run("--retries", "2", "hi")
+    assert (r.code, r.out) == (76, b"") and len(server.requests) == 1, r
+    assert len(err_lines(r)) == 1 and "not an HTTP response" in r.err and says in r.err, r
 
 
 def test_after_a_delta_is_written_nothing_is_retried(run, server):
