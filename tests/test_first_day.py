@@ -273,7 +273,8 @@ def test_ctrl_c_in_a_batch_writes_the_lines_in_flight_a_summary_and_the_resume_c
     lines = b"".join(b'{"id": "%s", "prompt": "%s"}\n' % (name, name) for name in (b"first", b"second", b"third"))
     reader = start("--batch", "-P", "3", "--keep-order", "--output", str(out), stdin=lines)
     deadline = time.monotonic() + 30
-    while len(server.requests) < 3:  # every line's request has reached the server
+    # Every line's request has reached the server, and the first line's result is written.
+    while len(server.requests) < 3 or not (out.exists() and out.read_text().endswith("\n")):
         assert time.monotonic() < deadline
         time.sleep(0.01)
     reader.proc.send_signal(signal.SIGINT)
