@@ -538,17 +538,40 @@ def bench_imports(runs: int) -> dict:
         env = dict(environment(server), PYTHONPROFILEIMPORTTIME="1")
         for _ in range(runs):
             proc = subprocess.run(GPT_PIPE + ["hi"], env=env, capture_output=True, stdin=subprocess.DEVNULL)
-            rows, total = [], 0.0
+            rows, total, count = [], 0.0, 0
             for line in proc.stderr.decode().splitlines():
                 if line.startswith("import time:") and "|" in line and "cumulative" not in line:
                     head, cumulative, name = line.split("|")
                     depth = (len(name) - len(name.lstrip()) - 1) // 2
                     if name.strip().startswith("gpt_pipe"):
                         total += int(head.split(":")[1]) / 1000
+                        count += 1
                     else:  # our own modules only wrap the others; what they pull in is what costs
                         rows.append(("  " * min(depth, 3) + name.strip(), int(cumulative) / 1000))
             own.append(total)
-    return {"costliest": sorted(rows, key=lambda row: -row[1])[:10], "own_ms": statistics.median(own)}
+    return {"costliest": sorted(rows, key=lambda row: -row[1])[:10], "own_ms": statistics.median(own),
+            "modules": count, "empty_module_ms": empty_module_ms(runs)}
+
+
+def empty_module_ms(runs: int, count: int = 30) -> float:
+    """What importing one module costs here before any of its code runs: ``count`` empty
+    modules of a package imported under -X importtime (median of ``runs``), per module.
+    Issue 16's import target is weighed against this floor."""
+    times: list[float] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        package = Path(scratch) / "emptypkg"
+        package.mkdir()
+        (package / "__init__.py").write_text("")
+        for number in range(count):
+            (package / f"m{number}.py").write_text("x = 1\n")
+        script = "".join(f"import emptypkg.m{number}\n" for number in range(count))
+        subprocess.run([sys.executable, "-c", script], cwd=scratch, check=True)  # writes the .pyc files
+        for _ in range(runs):
+            err = subprocess.run([sys.executable, "-X", "importtime", "-c", script], cwd=scratch,
+                                 capture_output=True, check=True).stderr.decode()
+            times.append(sum(int(line.split("|")[0].split(":")[1]) for line in err.splitlines()
+                             if "emptypkg.m" in line) / 1000 / count)
+    return statistics.median(times)
 
 
 def main() -> int:
@@ -653,6 +676,10 @@ def main() -> int:
     for name, ms in imports["costliest"]:
         print(f"   {ms:7.1f} ms  {name}")
     print(f"   gpt-pipe's own modules: {imports['own_ms']:.1f} ms (their self times added up, median of {runs} runs)")
+    floor = imports["modules"] * imports["empty_module_ms"]
+    print(f"   of which {floor:.1f} ms is the floor of importing {imports['modules']} modules "
+          f"({imports['empty_module_ms'] * 1000:.0f} us for an empty one here), "
+          f"{imports['own_ms'] - floor:.1f} ms their code")
 
     path = ROOT / "bench" / "results.json"
     path.write_text(json.dumps(results, indent=1) + "\n")
