@@ -237,7 +237,7 @@ def private_dir(path: str, what: str) -> None:
         raise GptPipeError(f"cannot make {what} {path}: {exc.strerror}", ExitCode.CONFIG) from None
     why = _unsafe(info, directory=True)
     if why:
-        raise GptPipeError(f"refusing {what} {path}: {why}", ExitCode.CONFIG)
+        raise GptPipeError(f"refusing {what} {path}: {why}{_fix(why, path)}", ExitCode.CONFIG)
 
 
 def private_file(path: str, what: str) -> None:
@@ -251,7 +251,17 @@ def private_file(path: str, what: str) -> None:
         raise GptPipeError(f"cannot read {what} {path}: {exc.strerror}", ExitCode.CONFIG) from None
     why = _unsafe(info, directory=False)
     if why:
-        raise GptPipeError(f"refusing {what} {path}: {why}", ExitCode.CONFIG)
+        raise GptPipeError(f"refusing {what} {path}: {why}{_fix(why, path)}", ExitCode.CONFIG)
+
+
+def _fix(why: str, path: str) -> str:
+    """How to mend what _unsafe found, when the user can (only after looking: what others
+    could write may have been written)."""
+    if why == "others can write it":
+        import shlex
+
+        return f"; if it is yours, check it, then: chmod go-w {shlex.quote(path)}"
+    return ""
 
 
 def _unsafe(info: os.stat_result, directory: bool) -> str | None:
