@@ -87,7 +87,10 @@ def _load(profile: str | None) -> Layers:
             if not os.path.exists(path):
                 raise GptPipeError(f"no profile {profile[:100]!r}: there is no config file {path} (a profile is a "
                                    "[profile.NAME] table there)", ExitCode.CONFIG)
-            raise GptPipeError(f"{name}: no profile {profile[:100]!r} (profiles: {shown or 'none'})", ExitCode.CONFIG)
+            misnamed = next((key for key, value in table.items() if isinstance(value, dict) and profile in value), None)
+            hint = f"; [{misnamed}.{profile}] is not read: a profile is a [profile.NAME] table" if misnamed else ""
+            raise GptPipeError(f"{name}: no profile {profile[:100]!r} (profiles: {shown or 'none'}){hint[:200]}",
+                               ExitCode.CONFIG)
         settings = _checked(chosen, f"{name} [profile.{profile}]", layers.warnings)
         _merge(merged, settings)
         layers.level.update(dict.fromkeys(settings, "profile"))
@@ -163,7 +166,7 @@ def _checked(table: dict[str, Any], where: str, warnings: list[str]) -> dict[str
                                 'program that reads it): use api_key_file = "~/.config/gpt-pipe/key" (chmod 600) '
                                 'or api_key_cmd = "pass show greenpt"')
             else:
-                warnings.append(f"{where}: unknown setting {shown!r} ignored")
+                warnings.append(f"{where}: unknown setting {shown!r} ignored{_did_you_mean(key)}")
             continue
         if option.dest == "option" and isinstance(value, dict):
             import json
@@ -176,6 +179,16 @@ def _checked(table: dict[str, Any], where: str, warnings: list[str]) -> dict[str
             value = [value]
         settings[option.dest] = convert(option, value, where, False, key)
     return settings
+
+
+def _did_you_mean(key: str) -> str:
+    """A known setting close to a mistyped one (difflib, as click suggests options)."""
+    from difflib import get_close_matches
+
+    close = get_close_matches(key.replace("-", "_").lower()[:100], [*_KEYS, "profile"], n=1, cutoff=0.75)
+    if not close:
+        return ""
+    return " (did you mean [profile.NAME] tables?)" if close[0] == "profile" else f" (did you mean {close[0]!r}?)"
 
 
 def convert(option: Option, value: Any, where: str, from_text: bool, key: str | None = None) -> Any:

@@ -116,6 +116,18 @@ def test_an_unknown_profile_is_78_naming_the_known_ones(run, server, profiles):
     assert r.code == 78 and "no profile 'nope'" in r.err and "local, other" in r.err and server.requests == []
 
 
+def test_a_mistyped_setting_or_profile_table_says_what_was_meant(run, server, home):
+    write_config(home, '[profiles.local]\nmodle = "x"\n')
+    r = run("--profile", "local", "hi")
+    assert r.code == 78 and server.requests == [], r
+    assert "[profiles.local] is not read: a profile is a [profile.NAME] table" in r.err
+    write_config(home, 'modle = "x"\ntemprature = 1\nzzz = 1\n[profiles.local]\nmodel = "y"\n')
+    r = run("hi")
+    assert r.code == 0 and "unknown setting 'modle' ignored (did you mean 'model'?)" in r.err, r
+    assert "'temprature' ignored (did you mean 'temperature'?)" in r.err and "'zzz' ignored\n" in r.err
+    assert "'profiles' ignored (did you mean [profile.NAME] tables?)" in r.err
+
+
 # Nothing paid for is lost -----------------------------------------------------------------
 
 @pytest.mark.parametrize("args", [["--conversation", "/no/such/dir/chat.jsonl"], ["--tee", "/no/such/dir/log.jsonl"]])
