@@ -19,10 +19,11 @@ if TYPE_CHECKING:
 
     from gpt_pipe.settings import Settings
 
-# A "key" this short is a placeholder for a local server (sk-x, dummy, EMPTY): scrubbing
-# it would mangle ordinary words, and it guards nothing. Six characters already cover the
-# fake keys of test suites and proxies' examples (sk-test, sk-1234, secret).
-MIN_SECRET = 6
+# A "key" this short is a placeholder for a local server (sk-x, dummy, EMPTY, ollama as
+# Ollama's docs have it): scrubbing it would mangle ordinary words ("What is ollama?"), and
+# it guards nothing. Seven characters still cover the fake keys of test suites and of
+# proxies' examples (sk-test, sk-1234).
+MIN_SECRET = 7
 
 
 # Characters a key can be made of (and URL-safe base64): an excerpt never ends among them.
