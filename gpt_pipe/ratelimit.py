@@ -132,18 +132,27 @@ RESET_MARGIN = 0.02
 
 class Pace:
     """When the next request may start, for all the requests of one run (a --batch's
-    workers share one): the server's own numbers (remaining requests and tokens, counted
-    down as requests go out and corrected by each response; the reset; a 429's wait), and
+    workers share one): the server's own numbers (remaining requests and tokens, less the
+    requests in flight; the reset; a 429's wait), and
     a ceiling set by hand (--rate). A bare 429 holds every worker back, longer after each
     wait that ended in another one."""
 
     def __init__(self, rate: float | None = None, origin: str | None = None, most: float = 86400.0) -> None:
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # notified by each answer's numbers
+        self._news = 0  # answers learnt so far
         self._origin = origin  # shared with other processes through a file (record/recorded)
         self._interval = 1.0 / rate if rate else 0.0  # --rate: the least time between two starts
         self._next = 0.0  # the earliest the next request may start (--rate)
         self._blocked = 0.0  # no request before this (a 429's wait, or a window used up)
-        self._remaining: int | None = None  # requests left in the server's window
+        # Requests left in the server's window: the fewest any response of the window gave,
+        # less the requests that ended unanswered since (the server may have counted them).
+        # The budget is that, less every request in flight: each may reach the server after
+        # the counts seen so far, so the budget errs low, never high, whatever order requests
+        # arrive in, and it is exact again once their answers come.
+        self._left: int | None = None
+        self._in_flight = 0
+        self._mine = threading.local()  # ``flying``: this thread's request awaits its answer
         self._reset = 0.0  # when that window resets
         self._backoff = 0.0  # a bare 429's wait, doubled by each one in a row
         self._tokens_seen: int | None = None  # the token budget the last response gave
@@ -166,16 +175,24 @@ class Pace:
     def delay(self) -> float:
         """Seconds to wait before the next request may start (0: now, and it is counted)."""
         with self._lock:
-            now = time.monotonic()
-            until = max(self._blocked, self._next)
-            if self._remaining is not None and self._remaining <= 0 and self._reset + RESET_MARGIN > now:
-                until = max(until, self._reset + RESET_MARGIN)
-            if until > now:
-                return until - now
-            if self._remaining is not None:
-                self._remaining -= 1 if self._reset > now else 0
-            self._next = now + self._interval
-            return 0.0
+            return self._delay()
+
+    def _delay(self) -> float:
+        """delay() with self._lock held."""
+        now = time.monotonic()
+        until = max(self._blocked, self._next)
+        if getattr(self._mine, "flying", False):  # this thread's last request got no answer
+            self._mine.flying = False
+            self._in_flight -= 1
+            self._left = None if self._left is None else self._left - 1  # counted, maybe: still spent
+        if self._left is not None and self._left - self._in_flight <= 0 and self._reset + RESET_MARGIN > now:
+            until = max(until, self._reset + RESET_MARGIN)
+        if until > now:
+            return until - now
+        self._in_flight += 1
+        self._mine.flying = True
+        self._next = now + self._interval
+        return 0.0
 
     def wait(self, left: float | None = None, on_wait: Any = None) -> bool:
         """Wait for this request's turn; False when it would not come within ``left`` s."""
@@ -187,7 +204,9 @@ class Pace:
                                f"longer than --max-retry-wait ({self._most:g} s); nothing was sent", ExitCode.TEMPFAIL)
         started = time.monotonic()
         while True:
-            delay = self.delay()
+            with self._lock:
+                delay = self._delay()
+                news = self._news
             if delay <= 0:
                 return True
             if left is not None and time.monotonic() - started + delay > left:
@@ -195,7 +214,9 @@ class Pace:
             if on_wait is not None:
                 on_wait(delay)
             began = time.monotonic()
-            time.sleep(min(delay, 1.0))
+            with self._changed:  # an answer may shorten the wait (a budget that erred low): look again then
+                if self._news == news:
+                    self._changed.wait(min(delay, 1.0))
             ended = time.monotonic()
             with self._lock:  # wall time with some request waiting (workers' waits overlap)
                 self.waited += max(0.0, ended - max(began, self._counted))
@@ -206,6 +227,11 @@ class Pace:
         now = time.monotonic()
         hinted = None
         with self._lock:
+            if getattr(self._mine, "flying", False):
+                self._mine.flying = False
+                self._in_flight -= 1
+            self._news += 1
+            self._changed.notify_all()
             before = self._blocked
             if status != 429:
                 self.last_accepted = now
@@ -217,7 +243,7 @@ class Pace:
                 seen = self._tokens_seen
                 if seen is not None and 0 < seen - reading.token_remaining < (self._token_cost or 1 << 62):
                     self._token_cost = seen - reading.token_remaining
-                    self._remaining = None  # counted with a cost now known to be too high: afresh
+                    self._left = None  # counted with a cost now known to be too high: afresh
                 self._tokens_seen = reading.token_remaining
                 if reading.token_remaining <= 0 and reading.token_reset is not None:
                     self._blocked = max(self._blocked, now + reading.token_reset)
@@ -226,10 +252,10 @@ class Pace:
             if remaining is not None:
                 ends = now + reset if reset is not None else self._reset
                 if reset is not None and ends > self._reset + 0.5:
-                    self._remaining = remaining  # a new window
+                    self._left = remaining  # a new window
                     self._tokens_seen = reading.token_remaining
-                else:
-                    self._remaining = min(self._remaining, remaining) if self._remaining is not None else remaining
+                elif reset is None or ends > self._reset - 0.5:  # not a late answer from the window before
+                    self._left = remaining if self._left is None else min(self._left, remaining)
                 self._reset = max(self._reset, ends) if reset is not None else self._reset
                 if remaining <= 0 and reset is not None:
                     self._blocked = max(self._blocked, now + reset + RESET_MARGIN)

@@ -101,6 +101,46 @@ def test_remaining_requests_are_counted_down_locally():
     assert pace.delay() > 25  # the window is used up: wait for its reset
 
 
+def test_the_budget_counts_requests_in_flight_whatever_order_the_server_counted_them():
+    """Four requests start before any numbers are known, in a window of 4. The server counts
+    them in another order than they started (1, 3, 0, 2) and their answers come in yet another:
+    no fifth request may start before the reset, whatever each answer says."""
+    import threading
+
+    from requests.structures import CaseInsensitiveDict
+
+    def numbers(remaining: int, reset: str = "30") -> object:
+        return read(CaseInsensitiveDict({"RateLimit-Remaining": str(remaining), "RateLimit-Reset": reset}))
+
+    pace = Pace()
+    left_when_counted = {1: 3, 3: 2, 0: 1, 2: 0}
+    answer = [threading.Event() for _ in range(4)]
+    answered = [threading.Event() for _ in range(4)]
+    started = threading.Barrier(5)
+
+    def request(number: int) -> None:
+        assert pace.delay() == 0
+        started.wait()
+        answer[number].wait()
+        pace.learn(numbers(left_when_counted[number]), 200)
+        answered[number].set()
+
+    threads = [threading.Thread(target=request, args=(number,)) for number in range(4)]
+    for thread in threads:
+        thread.start()
+    started.wait()
+    blocked: list[float] = []
+    for number in (3, 1, 2, 0):  # the order the answers arrive in
+        answer[number].set()
+        answered[number].wait()
+        waiter = threading.Thread(target=lambda: blocked.append(pace.delay()))  # a fifth request
+        waiter.start()
+        waiter.join()
+    for thread in threads:
+        thread.join()
+    assert len(blocked) == 4 and all(wait > 25 for wait in blocked), blocked  # each had to wait for the reset
+
+
 def test_a_fleet_of_runs_shares_what_one_learnt(run, server, home):
     """One run meets a 429 with Retry-After: 2; the next run, started at once, waits for it
     instead of being refused too (the wait is recorded under the cache directory)."""
