@@ -88,8 +88,12 @@ def _load(profile: str | None) -> Layers:
                 raise GptPipeError(f"no profile {profile[:100]!r}: there is no config file {path} (a profile is a "
                                    "[profile.NAME] table there)", ExitCode.CONFIG)
             misnamed = next((key for key, value in table.items() if isinstance(value, dict) and profile in value), None)
-            hint = f"; [{misnamed}.{profile}] is not read: a profile is a [profile.NAME] table" if misnamed else ""
-            raise GptPipeError(f"{name}: no profile {profile[:100]!r} (profiles: {shown or 'none'}){hint[:200]}",
+            hint = ""
+            if misnamed:
+                from gpt_pipe.keys import excerpt
+
+                hint = f"; [{excerpt(misnamed, 60)}.{profile[:100]}] is not read: a profile is a [profile.NAME] table"
+            raise GptPipeError(f"{name}: no profile {profile[:100]!r} (profiles: {shown or 'none'}){hint}",
                                ExitCode.CONFIG)
         settings = _checked(chosen, f"{name} [profile.{profile}]", layers.warnings)
         _merge(merged, settings)

@@ -235,9 +235,9 @@ def private_dir(path: str, what: str) -> None:
         info = os.lstat(path)
     except OSError as exc:
         raise GptPipeError(f"cannot make {what} {path}: {exc.strerror}", ExitCode.CONFIG) from None
-    why = _unsafe(info, directory=True)
+    why = _unsafe(info, path, directory=True)
     if why:
-        raise GptPipeError(f"refusing {what} {path}: {why}{_fix(why, path)}", ExitCode.CONFIG)
+        raise GptPipeError(f"refusing {what} {path}: {why}", ExitCode.CONFIG)
 
 
 def private_file(path: str, what: str) -> None:
@@ -249,22 +249,12 @@ def private_file(path: str, what: str) -> None:
         return
     except OSError as exc:
         raise GptPipeError(f"cannot read {what} {path}: {exc.strerror}", ExitCode.CONFIG) from None
-    why = _unsafe(info, directory=False)
+    why = _unsafe(info, path, directory=False)
     if why:
-        raise GptPipeError(f"refusing {what} {path}: {why}{_fix(why, path)}", ExitCode.CONFIG)
+        raise GptPipeError(f"refusing {what} {path}: {why}", ExitCode.CONFIG)
 
 
-def _fix(why: str, path: str) -> str:
-    """How to mend what _unsafe found, when the user can (only after looking: what others
-    could write may have been written)."""
-    if why == "others can write it":
-        import shlex
-
-        return f"; if it is yours, check it, then: chmod go-w {shlex.quote(path)}"
-    return ""
-
-
-def _unsafe(info: os.stat_result, directory: bool) -> str | None:
+def _unsafe(info: os.stat_result, path: str, directory: bool) -> str | None:
     if stat.S_ISLNK(info.st_mode):
         return "it is a symbolic link"
     if directory and not stat.S_ISDIR(info.st_mode):
@@ -274,5 +264,8 @@ def _unsafe(info: os.stat_result, directory: bool) -> str | None:
     if info.st_uid != os.getuid():
         return "it belongs to another user"
     if info.st_mode & 0o022:
-        return "others can write it"
+        import shlex
+
+        # Mended only after a look: what others could write may have been written.
+        return f"others can write it; if it is yours, check it, then: chmod go-w {shlex.quote(path)}"
     return None
